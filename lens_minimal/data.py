@@ -1,0 +1,152 @@
+"""Embedding-level datasets: seed preference pairs and Best-of-N candidate sets.
+
+Vocabulary used everywhere: `e_chosen`/`e_rejected` are (N, d) embeddings of the preferred and
+dispreferred response of each pair; a Best-of-N set holds `embeddings` (P, N, d) and the gold
+reward `gold` (P, N) of N candidate responses for each of P prompts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .io import LensInputError, atomic_path, check_embeddings
+
+
+@dataclass
+class PreferencePairs:
+    """N preference pairs in embedding space; `seed_index[i]` names the seed pair row i came from."""
+
+    e_chosen: torch.Tensor                     # (N, d)
+    e_rejected: torch.Tensor                   # (N, d)
+    seed_index: torch.Tensor | None = None     # (N,) long; None means row i is seed pair i
+    is_synthetic: torch.Tensor | None = None   # (N,) bool; None means all original
+
+    def __post_init__(self) -> None:
+        check_embeddings(self.e_chosen, "e_chosen")
+        check_embeddings(self.e_rejected, "e_rejected", dim=self.e_chosen.shape[1])
+        if self.e_chosen.shape[0] != self.e_rejected.shape[0]:
+            raise LensInputError(
+                f"e_chosen has {self.e_chosen.shape[0]} rows but e_rejected has {self.e_rejected.shape[0]}"
+            )
+        n = len(self)
+        if self.seed_index is None:
+            self.seed_index = torch.arange(n)
+        if self.is_synthetic is None:
+            self.is_synthetic = torch.zeros(n, dtype=torch.bool)
+
+    def __len__(self) -> int:
+        return self.e_chosen.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.e_chosen.shape[1]
+
+    def subset(self, idx: torch.Tensor) -> "PreferencePairs":
+        """Rows `idx`, keeping their seed indices."""
+        return PreferencePairs(self.e_chosen[idx], self.e_rejected[idx], self.seed_index[idx], self.is_synthetic[idx])
+
+    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+        """Save as safetensors (atomic)."""
+        tensors = {
+            "e_chosen": self.e_chosen.contiguous(),
+            "e_rejected": self.e_rejected.contiguous(),
+            "seed_index": self.seed_index.contiguous(),
+            "is_synthetic": self.is_synthetic.to(torch.uint8).contiguous(),
+        }
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PreferencePairs":
+        """Load a pairs file written by `save` (or any safetensors with `e_chosen`, `e_rejected`)."""
+        t = _load_safetensors(path, required=("e_chosen", "e_rejected"))
+        try:
+            return cls(
+                t["e_chosen"].float(), t["e_rejected"].float(), t.get("seed_index"),
+                t["is_synthetic"].bool() if "is_synthetic" in t else None,
+            )
+        except LensInputError as err:
+            raise LensInputError(f"{path}: {err}") from None
+
+
+@dataclass
+class BestOfNSet:
+    """P prompts with N candidate responses each, embedded, with their gold rewards."""
+
+    embeddings: torch.Tensor   # (P, N, d)
+    gold: torch.Tensor         # (P, N)
+
+    def __post_init__(self) -> None:
+        if self.embeddings.ndim != 3:
+            raise LensInputError(f"Best-of-N embeddings: expected shape (P, N, d), got {tuple(self.embeddings.shape)}")
+        check_embeddings(self.embeddings.reshape(-1, self.embeddings.shape[-1]), "Best-of-N embeddings")
+        if tuple(self.gold.shape) != tuple(self.embeddings.shape[:2]):
+            raise LensInputError(
+                f"Best-of-N gold has shape {tuple(self.gold.shape)}, expected {tuple(self.embeddings.shape[:2])}"
+            )
+        if not torch.isfinite(self.gold).all():
+            raise LensInputError("Best-of-N gold rewards contain NaN or infinite values")
+
+    @property
+    def n_prompts(self) -> int:
+        return self.embeddings.shape[0]
+
+    @property
+    def n_candidates(self) -> int:
+        return self.embeddings.shape[1]
+
+    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+        with atomic_path(path) as tmp:
+            save_file({"embeddings": self.embeddings.contiguous(), "gold": self.gold.contiguous()}, str(tmp), metadata=metadata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BestOfNSet":
+        t = _load_safetensors(path, required=("embeddings", "gold"))
+        try:
+            return cls(t["embeddings"].float(), t["gold"].float())
+        except LensInputError as err:
+            raise LensInputError(f"{path}: {err}") from None
+
+
+@dataclass
+class EmbeddingTask:
+    """What every experiment consumes: seed pairs to learn from and a Best-of-N test set.
+
+    `pool` optionally holds extra responses per training prompt (text-space augmentation draws
+    from it): `pool_embeddings` (M, K, d) with `pool_gold` (M, K), row m belonging to seed pair m.
+    """
+
+    name: str
+    train: PreferencePairs
+    test: BestOfNSet
+    pool_embeddings: torch.Tensor | None = None
+    pool_gold: torch.Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train.dim != self.test.embeddings.shape[-1]:
+            raise LensInputError(
+                f"task {self.name!r}: train embeddings have d={self.train.dim} but test embeddings have "
+                f"d={self.test.embeddings.shape[-1]}"
+            )
+
+    @property
+    def dim(self) -> int:
+        return self.train.dim
+
+
+def _load_safetensors(path: str | Path, required: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.exists():
+        raise LensInputError(f"{path}: file not found")
+    try:
+        tensors = load_file(str(path))
+    except Exception as err:  # safetensors raises several types for a bad header
+        raise LensInputError(f"{path}: not a readable safetensors file ({err})") from None
+    missing = [k for k in required if k not in tensors]
+    if missing:
+        raise LensInputError(f"{path}: missing tensor(s) {missing}; found {sorted(tensors)}")
+    return tensors
