@@ -1,0 +1,71 @@
+"""Evaluation of a reward model (paper, Evaluation protocol).
+
+- Best-of-N: for each prompt, the reward model picks the highest-scoring of N candidates; the metric
+  is the mean gold reward of the picks. Beside it: `random` (expected gold of a uniform pick, i.e.
+  the mean gold) and `oracle` (the gold-best candidate).
+- Pairwise accuracy on held-out pairs: every pair of candidates of a test prompt whose gold rewards
+  differ, counted right when the reward model orders it as the gold reward does (ties: half).
+- Bootstrap 95% intervals over prompts (scipy.stats.bootstrap, percentile method, fixed seed).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import stats
+
+from .data import BestOfNSet
+from .io import LensInputError
+
+
+def best_of_n_picks(scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """Gold reward of the top-scored candidate per prompt (first index on ties). (P, N), (P, N) -> (P,)"""
+    if scores.shape != gold.shape:
+        raise LensInputError(f"scores shape {tuple(scores.shape)} does not match gold shape {tuple(gold.shape)}")
+    return gold.gather(1, scores.argmax(dim=1, keepdim=True)).squeeze(1)
+
+
+def best_of_n(scores: torch.Tensor, gold: torch.Tensor, n: int | None = None) -> dict[str, float]:
+    """Mean gold reward of the Best-of-n pick, with the random-pick and oracle-pick references.
+
+    `n` < N uses the first n candidates of each prompt (candidates are i.i.d. samples).
+    """
+    if n is not None:
+        scores, gold = scores[:, :n], gold[:, :n]
+    return {
+        "bon_gold": best_of_n_picks(scores, gold).mean().item(),
+        "bon_random": gold.mean().item(),
+        "bon_oracle": gold.max(dim=1).values.mean().item(),
+    }
+
+
+def pairwise_accuracy(scores: torch.Tensor, gold: torch.Tensor) -> float:
+    """Accuracy over all within-prompt candidate pairs with distinct gold rewards (ties in score: half)."""
+    i, j = torch.triu_indices(gold.shape[1], gold.shape[1], offset=1)
+    dg = gold[:, i] - gold[:, j]                     # (P, C)
+    ds = scores[:, i] - scores[:, j]
+    valid = dg != 0
+    if not valid.any():
+        raise LensInputError("pairwise accuracy: no candidate pair has distinct gold rewards")
+    right = (torch.sign(ds) == torch.sign(dg)).float() + 0.5 * (ds == 0).float()
+    return right[valid].mean().item()
+
+
+def bootstrap_ci(values: np.ndarray | torch.Tensor, other: np.ndarray | torch.Tensor | None = None,
+                 n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+    """95% bootstrap interval of mean(values), or of mean(values - other) paired by prompt."""
+    v = np.asarray(values, dtype=float)
+    data = (v,) if other is None else (v, np.asarray(other, dtype=float))
+    stat = (lambda x, axis: x.mean(axis=axis)) if other is None else (lambda x, y, axis: (x - y).mean(axis=axis))
+    res = stats.bootstrap(data, stat, paired=other is not None, vectorized=True, n_resamples=n_resamples,
+                          confidence_level=confidence, method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def evaluate_reward_model(model: torch.nn.Module, test: BestOfNSet, n: int | None = None) -> dict[str, float]:
+    """Best-of-N gold (with references and a 95% interval) and pairwise accuracy of `model` on `test`."""
+    scores = model.score(test.embeddings)             # (P, N)
+    out = best_of_n(scores, test.gold, n)
+    picks = best_of_n_picks(scores if n is None else scores[:, :n], test.gold if n is None else test.gold[:, :n])
+    out["bon_gold_ci_low"], out["bon_gold_ci_high"] = bootstrap_ci(picks)
+    out["pairwise_accuracy"] = pairwise_accuracy(scores, test.gold)
+    return out

@@ -1,0 +1,104 @@
+"""One experiment = fit an augmenter on seed pairs, augment to ratio r, train the reward MLP, evaluate.
+
+`run_one` is a single (method, ratio, seed) run; `run_grid` repeats it; `summarize` gives mean, spread
+and a 95% interval over seeds. The seed controls the train/validation split of the seed pairs,
+the augmenter, and the reward model's initialisation and batches.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from tqdm.auto import tqdm
+
+from .baselines import AugmentConfig, make_augmenter
+from .config import from_dict
+from .data import EmbeddingTask
+from .evaluation import evaluate_reward_model
+from .io import LensInputError
+from .reward import RewardConfig, train_reward_model
+from .synthesis import SynthesisConfig, check_ratio
+from .vae import VAEConfig, count_parameters  # noqa: F401  (count_parameters re-exported)
+
+
+@dataclass
+class ExperimentConfig:
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    val_fraction: float = 0.1     # share of seed pairs held out for early stopping (never augmented)
+    best_of: int | None = None    # N of Best-of-N; None = all candidates of the test set
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Mapping[str, Any] | Any] | None = None) -> "ExperimentConfig":
+        """Build from nested dicts: {"vae": {...}, "synthesis": {...}, "reward": {...}, "noise_scale": x, ...}."""
+        o = dict(overrides or {})
+        vae = from_dict(VAEConfig, o.pop("vae", None), "vae")
+        syn = from_dict(SynthesisConfig, o.pop("synthesis", None), "synthesis")
+        reward = from_dict(RewardConfig, o.pop("reward", None), "reward")
+        aug_keys = {"noise_scale"}
+        aug = from_dict(AugmentConfig, {k: o.pop(k) for k in list(o) if k in aug_keys}, "augment")
+        aug.vae, aug.synthesis = vae, syn
+        return from_dict(cls, {"augment": aug, "reward": reward, **o}, "experiment")
+
+
+def split_seed_pairs(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (train, validation) row indices of n seed pairs."""
+    if not 0.0 < val_fraction < 1.0:
+        raise LensInputError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
+    n_val = max(1, round(val_fraction * n))
+    return perm[n_val:], perm[:n_val]
+
+
+def run_one(task: EmbeddingTask, method: str, ratio: int, seed: int, config: ExperimentConfig | None = None) -> dict[str, Any]:
+    """Train and evaluate one reward model; returns a flat dict of metrics and timings."""
+    config = config or ExperimentConfig()
+    ratio = check_ratio(ratio)
+    train_idx, val_idx = split_seed_pairs(len(task.train), config.val_fraction, seed)
+    seeds, val = task.train.subset(train_idx), task.train.subset(val_idx)
+
+    augmenter = make_augmenter(method, config.augment, seed=seed)
+    t0 = time.perf_counter()
+    augmenter.fit(seeds)
+    t1 = time.perf_counter()
+    augmented = augmenter.augment(seeds, ratio)
+    t2 = time.perf_counter()
+    model, history = train_reward_model(augmented, val, config.reward, seed=seed)
+    t3 = time.perf_counter()
+    metrics = evaluate_reward_model(model, task.test, n=config.best_of)
+    return {
+        "task": task.name, "method": method, "ratio": ratio, "seed": seed, **metrics,
+        "n_train_pairs": len(augmented), "n_synthetic_pairs": int(augmented.is_synthetic.sum()),
+        "epochs": len(history["val_loss"]),
+        "seconds_fit": t1 - t0, "seconds_augment": t2 - t1, "seconds_train": t3 - t2,
+    }
+
+
+def run_grid(task: EmbeddingTask, methods: Iterable[str], ratios: Iterable[int], seeds: Iterable[int],
+             config: ExperimentConfig | None = None, progress: bool = True) -> pd.DataFrame:
+    """`run_one` for every (method, ratio, seed). Ratio 1 is run once per seed, as method 'none'."""
+    methods, ratios, seeds = list(methods), sorted(set(ratios)), list(seeds)
+    jobs = [("none", 1, s) for s in seeds] if 1 in ratios else []
+    jobs += [(m, r, s) for m in methods if m != "none" for r in ratios if r != 1 for s in seeds]
+    rows = [run_one(task, m, r, s, config) for m, r, s in tqdm(jobs, desc=f"{task.name} grid", disable=not progress)]
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame, by: Iterable[str] = ("task", "method", "ratio"),
+              metrics: Iterable[str] = ("bon_gold", "pairwise_accuracy")) -> pd.DataFrame:
+    """Mean, standard deviation, count and t-based 95% interval of each metric over seeds."""
+    out = []
+    for key, g in df.groupby(list(by), sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        for m in metrics:
+            v = g[m].to_numpy(dtype=float)
+            half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+            row |= {f"{m}_mean": v.mean(), f"{m}_std": v.std(ddof=1) if len(v) > 1 else float("nan"),
+                    f"{m}_ci": half, "n_seeds": len(v)}
+        out.append(row)
+    return pd.DataFrame(out)

@@ -1,0 +1,138 @@
+"""The reward model: a small MLP on embeddings trained with the Bradley-Terry loss (paper, Method step 4).
+
+    L_BT = -E log sigma(r(e+) - r(e-))
+
+With label smoothing eps (the regularised pairwise ranking loss of GRAM, arXiv 2506.14175):
+    L_eps = -E [(1 - eps) log sigma(r(e+) - r(e-)) + eps log sigma(r(e-) - r(e+))];  eps = 0 is L_BT.
+
+Training: AdamW, mini-batches of pairs, early stopping on the Bradley-Terry loss of held-out seed
+pairs (never synthetic ones), restoring the best epoch.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import PreferencePairs
+from .io import LensInputError
+
+
+@dataclass
+class RewardConfig:
+    hidden_dim: int = 256         # width of the single hidden layer
+    dropout: float = 0.1          # dropout after the hidden layer
+    lr: float = 1e-3              # AdamW learning rate
+    weight_decay: float = 0.01    # AdamW weight decay
+    batch_size: int = 64          # pairs per step
+    max_epochs: int = 30          # upper bound on epochs (over the augmented set)
+    patience: int = 4             # epochs without validation improvement before stopping
+    label_smoothing: float = 0.0  # eps of the regularised ranking loss; 0 = Bradley-Terry
+    max_steps_per_epoch: int | None = None  # cap steps per epoch (keeps large augmented sets comparable); None = full pass
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise LensInputError(f"RewardConfig.label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise LensInputError(f"RewardConfig.dropout must be in [0, 1), got {self.dropout}")
+
+
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean (label-smoothed) Bradley-Terry loss over pairs. (n,), (n,) -> scalar"""
+    margin = r_chosen - r_rejected
+    if label_smoothing == 0.0:
+        return -F.logsigmoid(margin).mean()
+    return -((1 - label_smoothing) * F.logsigmoid(margin) + label_smoothing * F.logsigmoid(-margin)).mean()
+
+
+class RewardMLP(nn.Module):
+    """r_o(e): standardise, Linear(d, h) -> GELU -> Dropout -> Linear(h, 1)."""
+
+    def __init__(self, dim: int, config: RewardConfig | None = None):
+        super().__init__()
+        self.config = config = config or RewardConfig()
+        self.net = nn.Sequential(
+            nn.Linear(dim, config.hidden_dim), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.hidden_dim, 1),
+        )
+        self.register_buffer("center", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def fit_standardizer(self, e: torch.Tensor) -> None:
+        self.center.copy_(e.mean(0))
+        self.scale.copy_(e.std(0).clamp_min(1e-6))
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        """Scalar reward per embedding. (..., d) -> (...)"""
+        return self.net((e - self.center) / self.scale).squeeze(-1)
+
+    @torch.no_grad()
+    def score(self, e: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+        """Rewards in eval mode, batched over the leading dimension of e (..., d)."""
+        was_training = self.training
+        self.eval()
+        flat = e.reshape(-1, e.shape[-1])
+        out = torch.cat([self(flat[i: i + batch_size]) for i in range(0, len(flat), batch_size)])
+        self.train(was_training)
+        return out.reshape(e.shape[:-1])
+
+
+def train_reward_model(
+    train: PreferencePairs, val: PreferencePairs, config: RewardConfig | None = None, seed: int = 0,
+    standardize_on: torch.Tensor | None = None,
+) -> tuple[RewardMLP, dict[str, list[float]]]:
+    """Train `RewardMLP` on `train` pairs, early-stopped on `val` pairs' BT loss; returns (model, history).
+
+    `standardize_on` (n, d): embeddings whose statistics set the input standardisation (default:
+    the original, non-synthetic training embeddings), so every method sees the same input scaling.
+    """
+    config = config or RewardConfig()
+    if len(val) == 0:
+        raise LensInputError("train_reward_model: the validation set is empty")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = RewardMLP(train.dim, config)
+    if standardize_on is None:
+        orig = ~train.is_synthetic
+        standardize_on = torch.cat([train.e_chosen[orig], train.e_rejected[orig]])
+    model.fit_standardizer(standardize_on)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    best_loss, best_state, bad_epochs = float("inf"), copy.deepcopy(model.state_dict()), 0
+    n = len(train)
+    for _ in range(config.max_epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        steps = range(0, n, config.batch_size)
+        if config.max_steps_per_epoch is not None:
+            steps = list(steps)[: config.max_steps_per_epoch]
+        total = 0.0
+        for b in steps:
+            idx = perm[b: b + config.batch_size]
+            loss = bradley_terry_loss(model(train.e_chosen[idx]), model(train.e_rejected[idx]), config.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        history["train_loss"].append(total / max(1, len(steps)))
+        val_loss, val_acc = evaluate_pairs(model, val)
+        history["val_loss"].append(val_loss)
+        history["val_accuracy"].append(val_acc)
+        if val_loss < best_loss - 1e-5:
+            best_loss, best_state, bad_epochs = val_loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def evaluate_pairs(model: RewardMLP, pairs: PreferencePairs) -> tuple[float, float]:
+    """(Bradley-Terry loss, accuracy) of `model` on `pairs`; ties count as half right."""
+    margin = model.score(pairs.e_chosen) - model.score(pairs.e_rejected)
+    acc = ((margin > 0).float() + 0.5 * (margin == 0).float()).mean().item()
+    return -F.logsigmoid(margin).mean().item(), acc
