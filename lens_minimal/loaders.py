@@ -13,8 +13,11 @@ skipped. Formats of `load_preferences`:
 - `"hh-rlhf"`: Anthropic HH-RLHF. `chosen`/`rejected` are whole dialogues
   ("\\n\\nHuman: ...\\n\\nAssistant: ..."). Prompt = everything up to and including the last
   "\\n\\nAssistant:", response = the rest, stripped. The prompt is returned as chat messages
-  (`hh_dialogue_to_messages`) so the embedding model's own chat template renders it. Rows whose
-  chosen and rejected prompts differ are skipped, with one warning giving their count and lines.
+  (`hh_dialogue_to_messages`) so the embedding model's own chat template renders it. When the
+  two prompts differ (a response itself contains "\n\nAssistant:", e.g. a hallucinated next
+  turn: 5 of 2,312 rows of the harmless-base test split), the dialogues are split instead at the
+  last "\n\nAssistant:" of their longest common prefix; such rows are counted in a warning. Rows
+  that cannot be split that way either are skipped, also with a warning giving count and lines.
 - `"tldr"`: OpenAI summarize-from-feedback comparisons: `info` (`post`, or `article` for news
   rows; optional `title`, `subreddit`), `summaries` (two objects with `text`) and `choice` (index
   of the preferred summary). The prompt is `TLDR_TEMPLATE`, which ends with "TL;DR:".
@@ -170,13 +173,22 @@ def hh_dialogue_to_messages(prompt_text: str) -> list[dict]:
     return messages
 
 
-def _hh_row(obj: dict, where: str, chosen_key: str, rejected_key: str) -> PreferenceRecord | None:
-    """A record, or None when the chosen and rejected prompts differ."""
-    p_chosen, chosen = split_hh_dialogue(_text(_field(obj, chosen_key, where), chosen_key, where), f"{where}, field {chosen_key!r}")
-    p_rejected, rejected = split_hh_dialogue(_text(_field(obj, rejected_key, where), rejected_key, where), f"{where}, field {rejected_key!r}")
-    if p_chosen != p_rejected:
-        return None
-    return PreferenceRecord(hh_dialogue_to_messages(p_chosen), chosen, rejected)
+def _hh_row(obj: dict, where: str, chosen_key: str, rejected_key: str) -> tuple[PreferenceRecord | None, bool]:
+    """(record, repaired): record None when no shared prompt exists; repaired when split at the common prefix."""
+    full_chosen = _text(_field(obj, chosen_key, where), chosen_key, where)
+    full_rejected = _text(_field(obj, rejected_key, where), rejected_key, where)
+    p_chosen, chosen = split_hh_dialogue(full_chosen, f"{where}, field {chosen_key!r}")
+    p_rejected, rejected = split_hh_dialogue(full_rejected, f"{where}, field {rejected_key!r}")
+    if p_chosen == p_rejected:
+        return PreferenceRecord(hh_dialogue_to_messages(p_chosen), chosen, rejected), False
+    # A response contains "\n\nAssistant:" itself: split both at the last marker they share.
+    n = next((i for i, (a, b) in enumerate(zip(full_chosen, full_rejected)) if a != b), min(len(full_chosen), len(full_rejected)))
+    cut = full_chosen.rfind(HH_ASSISTANT, 0, n)
+    if cut < 0:
+        return None, False
+    cut += len(HH_ASSISTANT)
+    record = PreferenceRecord(hh_dialogue_to_messages(full_chosen[:cut]), full_chosen[cut:].strip(), full_rejected[cut:].strip())
+    return record, True
 
 
 def tldr_prompt(info: dict, where: str = "info") -> str:
@@ -225,29 +237,35 @@ def load_preferences(
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise LensInputError(f"limit: must be a positive integer or None, got {limit!r}")
     records: list[PreferenceRecord] = []
-    mismatched: list[int] = []
+    repaired: list[int] = []    # hh-rlhf rows split at the common prefix
+    skipped: list[int] = []     # hh-rlhf rows with no shared prompt
     for number, obj in iter_jsonl(path):
         where = f"{path}, line {number}"
         if format == "jsonl":
             record = _trl_row(obj, where, prompt_key, chosen_key, rejected_key)
         elif format == "hh-rlhf":
-            record = _hh_row(obj, where, chosen_key, rejected_key)
+            record, was_repaired = _hh_row(obj, where, chosen_key, rejected_key)
+            (repaired if was_repaired else skipped if record is None else []).append(number)
         else:
             record = _tldr_row(obj, where)
         if record is None:
-            mismatched.append(number)
             continue
         records.append(record)
         if limit is not None and len(records) >= limit:
             break
-    if mismatched:
-        warnings.warn(
-            f"{path}: skipped {len(mismatched)} row(s) whose chosen and rejected prompts differ "
-            f"(lines {mismatched[:5]}{' ...' if len(mismatched) > 5 else ''})", stacklevel=2,
-        )
+    if repaired:
+        warnings.warn(f"{path}: {len(repaired)} row(s) have '\\n\\nAssistant:' inside a response; split at the "
+                      f"chosen/rejected common prefix instead ({_lines(repaired)})", stacklevel=2)
+    if skipped:
+        warnings.warn(f"{path}: skipped {len(skipped)} row(s) whose chosen and rejected prompts differ "
+                      f"({_lines(skipped)})", stacklevel=2)
     if not records:
         raise LensInputError(f"{path}: no usable preference pairs")
     return records
+
+
+def _lines(numbers: list[int]) -> str:
+    return f"lines {numbers[:5]}{' ...' if len(numbers) > 5 else ''}"
 
 
 def load_best_of_n(

@@ -136,15 +136,23 @@ def test_hh_split_and_messages():
 
 
 def test_hh_loader_and_mismatched_prompts(tmp_path):
-    other = HH_REJECTED.replace("Yes.", "No.")
-    rows = [{"chosen": HH_CHOSEN, "rejected": HH_REJECTED}, {"chosen": HH_CHOSEN, "rejected": other}, {"chosen": HH_CHOSEN, "rejected": HH_REJECTED}]
+    other_question = HH_REJECTED.replace("How do I bake", "How do I buy")        # no shared prompt: skipped
+    hallucinated = HH_CHOSEN + "\n\nHuman: thanks\n\nAssistant: welcome"       # extra turn inside the response
+    rows = [{"chosen": HH_CHOSEN, "rejected": HH_REJECTED}, {"chosen": HH_CHOSEN, "rejected": other_question},
+            {"chosen": HH_CHOSEN, "rejected": HH_REJECTED}, {"chosen": hallucinated, "rejected": HH_REJECTED}]
     path = write_jsonl(tmp_path / "hh.jsonl.gz", rows, gz=True)
-    with pytest.warns(UserWarning, match=r"skipped 1 row\(s\) whose chosen and rejected prompts differ \(lines \[2\]\)"):
+    with pytest.warns(UserWarning) as caught:
         records = load_preferences(path, format="hh-rlhf")
-    assert len(records) == 2
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert "1 row(s) have '\\n\\nAssistant:' inside a response; split at the chosen/rejected common prefix instead (lines [4])" in messages[0]
+    assert "skipped 1 row(s) whose chosen and rejected prompts differ (lines [2])" in messages[1]
+    assert len(records) == 3
     r = records[0]
     assert r.prompt[-1] == {"role": "user", "content": "Yes."} and len(r.prompt) == 3
     assert (r.chosen, r.rejected) == ("Great, start with flour, water, yeast and salt.", "Buy some.")
+    assert records[2].prompt == r.prompt and records[2].rejected == "Buy some."
+    assert records[2].chosen == "Great, start with flour, water, yeast and salt.\n\nHuman: thanks\n\nAssistant: welcome"
 
 
 def test_hh_bad_rows(tmp_path):
