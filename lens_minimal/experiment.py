@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .baselines import AugmentConfig, make_augmenter
 from .config import from_dict
-from .data import EmbeddingTask
+from .data import EmbeddingTask, PreferencePairs
 from .evaluation import evaluate_reward_model
 from .io import LensInputError
 from .reward import RewardConfig, train_reward_model
@@ -102,3 +102,12 @@ def summarize(df: pd.DataFrame, by: Iterable[str] = ("task", "method", "ratio"),
                     f"{m}_ci": half, "n_seeds": len(v)}
         out.append(row)
     return pd.DataFrame(out)
+
+
+def holdout_by_seed(pairs: PreferencePairs, val_fraction: float, seed: int) -> tuple[PreferencePairs, PreferencePairs]:
+    """Split an (already augmented) set: validation = original pairs of a random share of the seeds;
+    training = every pair whose seed is not held out (synthetic pairs of held-out seeds are dropped)."""
+    seeds = pairs.seed_index[~pairs.is_synthetic].unique()
+    _, val_pos = split_seed_pairs(len(seeds), val_fraction, seed)
+    held = torch.isin(pairs.seed_index, seeds[val_pos])
+    return pairs.subset((~held).nonzero().squeeze(1)), pairs.subset((held & ~pairs.is_synthetic).nonzero().squeeze(1))

@@ -11,14 +11,19 @@ pairs (never synthetic ones), restoring the best epoch.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .config import from_dict
 from .data import PreferencePairs
-from .io import LensInputError
+from .io import LensInputError, atomic_path
 
 
 @dataclass
@@ -136,3 +141,26 @@ def evaluate_pairs(model: RewardMLP, pairs: PreferencePairs) -> tuple[float, flo
     margin = model.score(pairs.e_chosen) - model.score(pairs.e_rejected)
     acc = ((margin > 0).float() + 0.5 * (margin == 0).float()).mean().item()
     return -F.logsigmoid(margin).mean().item(), acc
+
+
+def save_reward_model(model: RewardMLP, path: str | Path, extra: dict | None = None) -> None:
+    """Save weights and config as safetensors (atomic); the config travels in the metadata."""
+    meta = {"config": json.dumps(asdict(model.config)), "dim": str(model.center.shape[0]), **(extra or {})}
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=meta)
+
+
+def load_reward_model(path: str | Path) -> RewardMLP:
+    """Load a reward model written by `save_reward_model`."""
+    path = Path(path)
+    if not path.is_file():
+        raise LensInputError(f"{path}: file not found")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+        model = RewardMLP(int(meta["dim"]), from_dict(RewardConfig, json.loads(meta["config"]), str(path)))
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, OSError) as err:
+        raise LensInputError(f"{path}: not a reward model written by `lens train-rm` ({err})") from None
+    return model.eval()
