@@ -1,0 +1,529 @@
+"""Build the companion book: execute every notebook with papermill, render with Jupyter Book, check.
+
+    python -m lens_minimal.book build --profile default         # what `make book` runs
+    python -m lens_minimal.book build --profile smoke --only table1_main_results --no-book
+    python -m lens_minimal.book build --profile smoke --update-reference
+    python -m lens_minimal.book check
+
+Source notebooks (`notebooks/*.ipynb`, no outputs, one cell tagged `parameters`) are executed
+with the parameters of a profile from `notebooks/profiles.yml` into `book/executed/` (build
+products, git-ignored). Each notebook writes its numbers to `book/results/<profile>/<name>.json`
+and its figures to `book/figures/`. Jupyter Book then renders the executed copies without
+executing anything (`execute_notebooks: "off"`), with warnings as errors.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import papermill
+import yaml
+
+from . import paths, results
+from .io import LensInputError, atomic_path
+
+PROFILES_FILE = paths.NOTEBOOKS_DIR / "profiles.yml"
+EXECUTED_DIR = paths.BOOK_DIR / "executed"          # executed notebooks (build products)
+FAILED_DIR = paths.BOOK_DIR / "_failed"             # a failed notebook's output, for debugging
+GENERATED_DIR = paths.BOOK_DIR / "_generated"       # text generated at build time (CLI help)
+HTML_DIR = paths.REPO_ROOT / "_build" / "html"
+KERNEL = "python3"
+# Parameters the build sets itself (every notebook declares them); profiles may not set them.
+INJECTED = ("profile", "results_root", "figures_root")
+# Tolerance for comparing results with the committed references (see tests/test_notebooks_smoke.py).
+RTOL, ATOL = 0.02, 0.02
+
+
+# --- profiles and parameters ----------------------------------------------------------------------
+
+def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """`profiles.yml` as {notebook: {profile: {parameter: value}}}, in build (= book) order."""
+    path = Path(path or PROFILES_FILE)
+    if not path.exists():
+        raise LensInputError(f"{path}: file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise LensInputError(f"{path}: {f'line {mark.line + 1}: ' if mark else ''}not valid YAML") from None
+    if not isinstance(doc, dict) or not doc:
+        raise LensInputError(f"{path}: expected a mapping of notebook name -> profiles")
+    for name, profiles in doc.items():
+        if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
+            raise LensInputError(f"{path}: {name}: expected a mapping of profile -> parameters")
+        for profile, params in profiles.items():
+            for key in params:
+                if key in INJECTED:
+                    raise LensInputError(f"{path}: {name}.{profile}.{key}: set by the build, not by a profile")
+    return doc
+
+
+def notebook_path(name: str) -> Path:
+    """Source notebook `notebooks/<name>.ipynb`."""
+    path = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
+    if not path.exists():
+        raise LensInputError(f"{path}: notebook not found (named in {PROFILES_FILE.name})")
+    return path
+
+
+def declared_parameters(name: str) -> dict[str, Any]:
+    """Parameters declared in the notebook's `parameters` cell, with their default values."""
+    path = notebook_path(name)
+    check_source_notebook(path)
+    declared = {}
+    inspected = papermill.inspect_notebook(str(path))
+    assigned = _assigned_names(path)
+    if set(inspected) != assigned:   # papermill skips lines it cannot parse, with only a warning
+        raise LensInputError(f"{path}: papermill could not read parameter(s) {sorted(assigned - set(inspected))} "
+                             "in the parameters cell (keep one `name = literal  # comment` per line)")
+    for pname, info in inspected.items():
+        try:
+            declared[pname] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            raise LensInputError(f"{path}: parameter {pname!r}: default {info['default']!r} is not a literal") from None
+    return declared
+
+
+def _assigned_names(path: Path) -> set[str]:
+    """Names assigned at top level in the notebook's parameters cell."""
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse(cell.source)
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+
+
+def check_source_notebook(path: Path) -> None:
+    """A source notebook has exactly one cell tagged `parameters` and no outputs."""
+    nb = nbformat.read(str(path), as_version=4)
+    tagged = [i for i, c in enumerate(nb.cells, 1) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise LensInputError(f"{path}: needs exactly one cell tagged 'parameters', found {len(tagged)} (cells {tagged})")
+    for i, cell in enumerate(nb.cells, 1):
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+            raise LensInputError(f"{path}: cell {i} has outputs; commit source notebooks without outputs")
+
+
+def resolve_parameters(name: str, profile: str, profiles: dict | None = None) -> dict[str, Any]:
+    """Parameters of `name` under `profile`, checked against the notebook's declaration.
+
+    An unknown name, a value whose type differs from the default's, or a missing profile raises
+    `LensInputError` before anything runs.
+    """
+    profiles = profiles if profiles is not None else load_profiles()
+    if name not in profiles:
+        raise LensInputError(f"{PROFILES_FILE}: no entry for notebook {name!r}")
+    if profile not in profiles[name]:
+        raise LensInputError(f"{PROFILES_FILE}: notebook {name!r} has no profile {profile!r}; it has {sorted(profiles[name])}")
+    declared = declared_parameters(name)
+    where = f"{PROFILES_FILE.name}: {name}.{profile}"
+    missing = [p for p in INJECTED if p not in declared]
+    if missing:
+        raise LensInputError(f"notebooks/{name}.ipynb: the parameters cell must declare {missing}")
+    params = dict(profiles[name][profile])
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise LensInputError(f"{where}: unknown parameter(s) {unknown}; the notebook declares {sorted(declared)}")
+    for key, value in params.items():
+        _check_type(value, declared[key], f"{where}.{key}")
+    return {**params, "profile": profile}
+
+
+def _check_type(value: Any, default: Any, where: str) -> None:
+    """`value` must have the type of `default` (ints pass for floats; None defaults accept anything)."""
+    if default is None:
+        return
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, list)
+        if ok and default:
+            for i, item in enumerate(value):
+                _check_type(item, default[0], f"{where}[{i}]")
+        if ok and not value:
+            raise LensInputError(f"{where}: must not be empty")
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+        if ok and default:
+            first = next(iter(default.values()))
+            for k, v in value.items():
+                _check_type(v, first, f"{where}.{k}")
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise LensInputError(
+            f"{where}: expected {type(default).__name__} like the notebook's default {default!r}, got {value!r}"
+        )
+
+
+# --- executing notebooks --------------------------------------------------------------------------
+
+def execute_notebook(
+    name: str,
+    params: dict[str, Any],
+    out_dir: str | Path = EXECUTED_DIR,
+    *,
+    results_root: str | Path | None = None,
+    figures_root: str | Path | None = None,
+    threads: int = 1,
+) -> float:
+    """Execute `notebooks/<name>.ipynb` into `<out_dir>/<name>.ipynb`; return the seconds it took.
+
+    papermill writes its output even when a cell fails, so it writes to a temporary file that is
+    renamed only on success; a failed run is kept in `book/_failed/` for inspection. The kernel
+    runs with `threads` intra-op threads (OMP_NUM_THREADS): our models are small, and on a busy
+    2-core machine one thread is up to 100x faster than two fighting over the cores.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = {**params, "results_root": str(results_root) if results_root else None,
+              "figures_root": str(figures_root) if figures_root else None}
+    final = out_dir / f"{name}.ipynb"
+    tmp = out_dir / f".{name}.{os.getpid()}.partial.ipynb"   # papermill wants an .ipynb suffix
+    start = time.perf_counter()
+    try:
+        with _environment(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MPLBACKEND="Agg"):
+            papermill.execute_notebook(
+                str(notebook_path(name)), str(tmp), parameters=params, kernel_name=KERNEL,
+                cwd=str(out_dir), progress_bar=False, language="python",
+            )
+        _strip_volatile(tmp)
+        os.replace(tmp, final)
+    except papermill.PapermillExecutionError as err:
+        FAILED_DIR.mkdir(parents=True, exist_ok=True)
+        failed = FAILED_DIR / f"{name}.ipynb"
+        if tmp.exists():
+            os.replace(tmp, failed)
+        raise LensInputError(
+            f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+            f"  the partial output is in {failed}"
+        ) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables (inherited by the kernel) for the duration of the block."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _strip_volatile(path: Path) -> None:
+    """Drop per-run timestamps that papermill stores, so reruns differ only where numbers do;
+    fold the parameter cells (declared defaults, and the values this build injected) behind a toggle."""
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata.get("papermill", {}).pop("start_time", None)
+    nb.metadata.get("papermill", {}).pop("end_time", None)
+    for key in ("input_path", "output_path"):
+        nb.metadata.get("papermill", {}).pop(key, None)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
+        cell.metadata.pop("execution", None)
+        for k in ("start_time", "end_time", "duration", "status", "exception"):
+            cell.metadata.get("papermill", {}).pop(k, None)
+    nbformat.write(nb, str(path))
+
+
+def executed_profile(path: Path) -> str | None:
+    """The profile an executed notebook ran with (from papermill's metadata)."""
+    nb = json.loads(path.read_text())
+    return nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("profile")
+
+
+# --- the build ------------------------------------------------------------------------------------
+
+def build(
+    profile: str,
+    only: Iterable[str] | None = None,
+    *,
+    render: bool = True,
+    update_reference: bool = False,
+    threads: int = 1,
+) -> dict[str, float]:
+    """Execute the notebooks of `profile` (all, or `only`), then render and check the book.
+
+    Returns the seconds per step. Parameters are checked for every notebook before any runs.
+    """
+    profiles = load_profiles()
+    names = list(profiles)
+    only = list(only or [])
+    for n in only:
+        if n not in profiles:
+            raise LensInputError(f"--only {n}: unknown notebook; known: {names}")
+    todo = [n for n in names if not only or n in only]
+    params = {n: resolve_parameters(n, profile, profiles) for n in todo}   # fail before running anything
+    for stray in sorted(p.stem for p in paths.NOTEBOOKS_DIR.glob("*.ipynb")):
+        if stray not in profiles:
+            raise LensInputError(f"notebooks/{stray}.ipynb is not listed in {PROFILES_FILE.name}")
+
+    times: dict[str, float] = {}
+    for n in todo:
+        print(f"[book] executing {n} ({profile} profile) ...", flush=True)
+        times[n] = execute_notebook(n, params[n], threads=threads)
+        print(f"[book]   done in {times[n]:.1f} s", flush=True)
+        _report_reference(n, profile, update_reference)
+
+    if render:
+        executed = {n: EXECUTED_DIR / f"{n}.ipynb" for n in names}
+        absent = [n for n, p in executed.items() if not p.exists()]
+        stale = [n for n, p in executed.items() if p.exists() and executed_profile(p) != profile]
+        if absent or stale:
+            print(f"[book] not rendering: executed notebooks missing {absent} or from another profile {stale}; "
+                  f"run without --only", flush=True)
+        else:
+            start = time.perf_counter()
+            write_generated()
+            run_jupyter_book()
+            problems = check()
+            times["jupyter-book build + check"] = time.perf_counter() - start
+            if problems:
+                raise LensInputError("book check failed:\n  " + "\n  ".join(problems))
+    _print_times(times, profile)
+    return times
+
+
+def _report_reference(name: str, profile: str, update: bool) -> None:
+    record = results.load_results(name, profile)
+    if update:
+        print(f"[book]   reference written: {results.write_reference(record, profile)}", flush=True)
+        return
+    try:
+        reference = results.load_reference(name, profile)
+    except LensInputError:
+        print(f"[book]   no committed reference for {name} ({profile})", flush=True)
+        return
+    problems = results.compare_to_reference(record, reference, rtol=RTOL, atol=ATOL)
+    status = "matches the reference" if not problems else f"{len(problems)} difference(s) from the reference, e.g. {problems[0]}"
+    print(f"[book]   {status}", flush=True)
+
+
+def _print_times(times: dict[str, float], profile: str) -> None:
+    width = max(len(k) for k in times) if times else 10
+    print(f"\n[book] times ({profile} profile)")
+    for k, v in times.items():
+        print(f"  {k:<{width}}  {v:7.1f} s")
+    print(f"  {'total':<{width}}  {sum(times.values()):7.1f} s", flush=True)
+
+
+def write_generated() -> None:
+    """Text the book includes that is produced at build time: `lens --help` and its subcommands."""
+    GENERATED_DIR.mkdir(parents=True, exist_ok=True)
+    text = _cli_help()
+    with atomic_path(GENERATED_DIR / "lens_help.txt") as tmp:
+        tmp.write_text(text)
+
+
+def _cli_help() -> str:
+    """`lens --help` followed by `lens <command> --help` for every subcommand, 100 columns wide."""
+    from .cli import build_parser   # the `lens` entry point's parser
+
+    with _environment(COLUMNS="100"):
+        parser = build_parser()
+        parts = [f"$ lens --help\n{parser.format_help()}"]
+        for action in parser._actions:   # argparse keeps subcommands in a _SubParsersAction
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    parts.append(f"$ lens {name} --help\n{sub.format_help()}")
+    return "\n".join(parts)
+
+
+def run_jupyter_book() -> None:
+    """`jupyter-book build . -W -n --keep-going --all` at the repository root."""
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe if exe.exists() else shutil.which("jupyter-book") or "jupyter-book"),
+           "build", str(paths.REPO_ROOT), "-W", "-n", "--keep-going", "--all"]
+    print("[book] " + " ".join(cmd[1:]), flush=True)
+    done = subprocess.run(cmd, cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LensInputError(f"jupyter-book build failed (exit {done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
+
+
+# --- checking the built book ----------------------------------------------------------------------
+
+class _Links(HTMLParser):
+    """Collects href/src targets, element ids and table shapes of one HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+        self.ids: set[str] = set()
+        self.tables: list[int] = []      # number of data cells per <table>
+        self._open: list[int] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("name"):
+            self.ids.add(a["name"])
+        for key in ("href", "src"):
+            if a.get(key) and tag in ("a", "img", "link", "script", "object", "embed", "source"):
+                self.targets.append(a[key])
+        if tag == "table":
+            self._open.append(0)
+        elif tag == "td" and self._open:
+            self._open[-1] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._open:
+            self.tables.append(self._open.pop())
+
+
+def check(html_dir: str | Path | None = None) -> list[str]:
+    """Problems in the built book (empty list: all good).
+
+    - every figure in `book/figures/` exists, is referenced by a page, and the reference resolves;
+    - every table renders: each HTML table has data cells, and every table a notebook displays
+      reaches its page;
+    - no broken internal link (file or `#anchor`) in the built HTML.
+    """
+    html_dir = Path(html_dir or HTML_DIR)
+    problems: list[str] = []
+    if not html_dir.exists():
+        return [f"{html_dir}: no built book; run `python -m lens_minimal.book build`"]
+    pages = {p: _parse(p) for p in html_dir.rglob("*.html")
+             if p.relative_to(html_dir).parts[0] not in ("_static", "_sources")}   # theme templates, not pages
+
+    # internal links
+    for page, parsed in pages.items():
+        rel = page.relative_to(html_dir)
+        for target in parsed.targets:
+            parts = urlsplit(target)
+            if parts.scheme or parts.netloc or target.startswith(("mailto:", "data:", "javascript:")):
+                continue
+            dest = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+            if dest.is_dir():
+                dest = dest / "index.html"
+            if not dest.exists():
+                problems.append(f"{rel}: broken link {target!r}")
+            elif parts.fragment and dest.suffix == ".html":
+                ids = pages[dest].ids if dest in pages else _parse(dest).ids
+                if unquote(parts.fragment) not in ids:
+                    problems.append(f"{rel}: link {target!r}: no anchor #{parts.fragment}")
+
+    # tables
+    for page, parsed in pages.items():
+        for i, cells in enumerate(parsed.tables, 1):
+            if cells == 0:
+                problems.append(f"{page.relative_to(html_dir)}: table {i} has no data cells")
+    for nb_path in sorted(EXECUTED_DIR.glob("*.ipynb")):
+        shown = _notebook_tables(nb_path)
+        page = html_dir / "book" / "executed" / f"{nb_path.stem}.html"
+        if page.exists() and len(pages[page].tables) < shown:
+            problems.append(f"{page.relative_to(html_dir)}: notebook displays {shown} tables, page has {len(pages[page].tables)}")
+        elif not page.exists():
+            problems.append(f"{nb_path.name}: executed but not in the built book")
+
+    # figures
+    figure_dir = results.figures_dir()
+    referenced = _referenced_figures()
+    on_disk = {p.resolve() for p in figure_dir.glob("*") if p.is_file()} if figure_dir.exists() else set()
+    for fig, where in sorted(referenced.items()):
+        if not fig.exists():
+            problems.append(f"{where}: figure {fig.relative_to(paths.REPO_ROOT)} does not exist")
+    for fig in sorted(on_disk - set(referenced)):
+        problems.append(f"{fig.relative_to(paths.REPO_ROOT)}: figure is not referenced by any page")
+    shown_images = {Path(unquote(urlsplit(t).path)).name for parsed in pages.values() for t in parsed.targets}
+    for fig in sorted(set(referenced) & on_disk):
+        if fig.name not in shown_images:
+            problems.append(f"{fig.relative_to(paths.REPO_ROOT)}: referenced but not in the built HTML")
+    return problems
+
+
+def _parse(path: Path) -> _Links:
+    parser = _Links()
+    parser.feed(path.read_text(errors="replace"))
+    return parser
+
+
+def _notebook_tables(path: Path) -> int:
+    """Tables a notebook displays (HTML tables in outputs, including glued ones)."""
+    nb = json.loads(path.read_text())
+    count = 0
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html", "")
+            html = "".join(html) if isinstance(html, list) else html
+            glued = out.get("metadata", {}).get("scrapbook")
+            if not glued:   # glued outputs are hidden in place and counted where they are pasted
+                count += html.count("<table")
+    return count
+
+
+_FIGURE_REF = re.compile(r"(?:```\{figure\}|:::\{figure\}|\{image\}|!\[[^\]]*\]\()\s*([^\s)`]+\.(?:svg|png|pdf|jpg))")
+
+
+def _referenced_figures() -> dict[Path, str]:
+    """Figure files referenced from the markdown chapters and the executed notebooks' markdown."""
+    found: dict[Path, str] = {}
+    sources: list[tuple[Path, str]] = [(p, p.read_text()) for p in paths.BOOK_DIR.glob("*.md")]
+    for nb_path in EXECUTED_DIR.glob("*.ipynb"):
+        nb = json.loads(nb_path.read_text())
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        sources.append((nb_path, text))
+    for path, text in sources:
+        for ref in _FIGURE_REF.findall(text):
+            found.setdefault((path.parent / ref).resolve(), str(path.relative_to(paths.REPO_ROOT)))
+    return found
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lens_minimal.book", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="execute the notebooks, render the book, check it")
+    b.add_argument("--profile", default="default", help="parameter set from notebooks/profiles.yml (default: default)")
+    b.add_argument("--only", action="append", metavar="NAME", help="execute only this notebook (repeatable)")
+    b.add_argument("--no-book", action="store_true", help="execute notebooks only; skip jupyter-book")
+    b.add_argument("--update-reference", action="store_true",
+                   help="store the new results as data/reference/<profile>/ (commit them after review)")
+    b.add_argument("--threads", type=int, default=int(os.environ.get("LENS_THREADS", "1")),
+                   help="torch threads per notebook kernel (default 1, or $LENS_THREADS)")
+    sub.add_parser("check", help="check the built book: figures, tables, internal links")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            build(args.profile, args.only, render=not args.no_book, update_reference=args.update_reference,
+                  threads=args.threads)
+        else:
+            problems = check()
+            for p in problems:
+                print(f"[check] {p}")
+            print(f"[check] {'OK' if not problems else f'{len(problems)} problem(s)'}")
+            return 1 if problems else 0
+    except LensInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

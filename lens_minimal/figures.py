@@ -1,0 +1,151 @@
+"""Plots and tables of the book, so the notebooks stay short: call, plot, table, glue.
+
+Every function here only draws or formats numbers it is given; nothing is computed for the
+first time in a plot. Figures are saved with `results.save_figure` (no volatile metadata).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")   # files only; the book shows the saved SVG
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from .ledger import DATASET_LABEL  # noqa: E402
+
+CHOSEN_COLOR, REJECTED_COLOR = "#1b7837", "#b2182b"
+METHOD_LABEL = {
+    "none": "No augmentation (1x)",
+    "lens": "LENS",
+    "lens_no_div": "LENS without divergence (gamma = 0)",
+    "vae_prior": "VAE prior samples",
+    "direct": "Direct perturbation",
+    "gaussian": "Gaussian sampling",
+}
+
+
+def pca_basis(x: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (d,) and top-k principal directions (d, k) of rows x (n, d); signs fixed for stable plots."""
+    mean = x.mean(0)
+    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)
+    comps = vh[:k].T                                                   # (d, k)
+    flip = torch.sign(comps[comps.abs().argmax(0), torch.arange(k)])   # largest entry positive
+    return mean, comps * flip
+
+
+def project(x: torch.Tensor, basis: tuple[torch.Tensor, torch.Tensor]) -> np.ndarray:
+    """Rows x (n, d) in the 2-D PCA coordinates of `basis`. -> (n, 2)"""
+    mean, comps = basis
+    return ((x - mean) @ comps).numpy()
+
+
+def plot_latent_pairs(ax, chosen_2d: np.ndarray, rejected_2d: np.ndarray, title: str) -> None:
+    """Scatter of chosen and rejected posterior means in 2-D, with thin lines joining each pair."""
+    for (x0, y0), (x1, y1) in zip(chosen_2d, rejected_2d):
+        ax.plot([x0, x1], [y0, y1], color="0.8", lw=0.4, zorder=1)
+    ax.scatter(*chosen_2d.T, s=8, color=CHOSEN_COLOR, label="chosen", zorder=2)
+    ax.scatter(*rejected_2d.T, s=8, color=REJECTED_COLOR, label="rejected", zorder=2)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+
+
+def plot_synthetic_around_seeds(ax, seeds_2d: np.ndarray, synth_2d: np.ndarray, color: str, label: str) -> None:
+    """Seed points (n, 2) as large markers, their synthetic samples (n, k, 2) as small ones."""
+    for i, (s, cloud) in enumerate(zip(seeds_2d, synth_2d)):
+        ax.scatter(*cloud.T, s=6, color=color, alpha=0.45, zorder=1)
+        ax.scatter(*s, s=60, color=color, edgecolor="black", marker="o",
+                   label=label if i == 0 else None, zorder=2)
+
+
+def plot_gold_vs_ratio(summary: pd.DataFrame, references: Mapping[str, Mapping[str, float]],
+                       methods: Sequence[str]) -> plt.Figure:
+    """Best-of-N gold reward (mean and 95% interval over seeds) against the augmentation ratio.
+
+    `summary` is `experiment.summarize` output; ratio 1 ('none') is drawn at the start of every
+    method's line. One panel per task; dotted lines mark the random and oracle picks.
+    """
+    tasks = list(dict.fromkeys(summary["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        s = summary[summary["task"] == task]
+        base = s[s["method"] == "none"]
+        for method in methods:
+            m = pd.concat([base, s[s["method"] == method]]).sort_values("ratio")
+            ax.errorbar(m["ratio"], m["bon_gold_mean"], yerr=m["bon_gold_ci"].fillna(0), marker="o",
+                        capsize=3, label=METHOD_LABEL.get(method, method))
+        ref = references[task]
+        ax.axhline(ref["bon_random"], color="0.5", ls=":", lw=1)
+        ax.axhline(ref["bon_oracle"], color="0.5", ls=":", lw=1)
+        ax.annotate("random pick", (1, ref["bon_random"]), fontsize=8, color="0.4", va="bottom")
+        ax.annotate("oracle pick", (1, ref["bon_oracle"]), fontsize=8, color="0.4", va="top")
+        ax.set_xticks(sorted(set(s["ratio"])))
+        ax.set_xlabel("augmentation ratio r (pairs = r x seeds)")
+        ax.set_ylabel("Best-of-N gold reward")
+        ax.set_title(task, fontsize=10)
+    axes[0][-1].legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def fmt_mean_spread(mean: float, std: float, digits: int = 3) -> str:
+    """'mean ± std' (the spread over seeds); just the mean for a single seed."""
+    if std is None or np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+LATENT_FROM_NONE = ("lens", "direct", "gaussian", "lens_no_div", "vae_prior", "text_mlp")  # share the 1x model
+
+
+def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mapping[str, str],
+                 references: Mapping[str, Mapping[str, float]] | None = None,
+                 metric: str = "bon_gold") -> pd.DataFrame:
+    """Table 1 as strings: one row per method (the paper's rows, then ours), columns (task, ratio).
+
+    Each task is set beside the paper dataset it stands in for (`dataset_for`). At 1x every
+    embedding-MLP method is the same model (no augmentation), as in the paper. Cells: 'pending'
+    for text-space rows not run yet, 'not run' for our methods outside this profile's grid, '-'
+    where a source has no such row. `references` adds the random-pick and oracle-pick rows.
+    """
+    ratios = sorted(set(summary["ratio"]) | ({1, 4, 8} if metric == "bon_gold" else set()))
+    tasks = list(dict.fromkeys(summary["task"]))
+    paper_methods = list(dict.fromkeys(paper["method"]))
+    ours_methods = [m for m in dict.fromkeys(summary["method"]) if m != "none"]
+    text_methods = set(paper.loc[paper["space"] == "text", "method"])
+    rows: dict[str, dict] = {}
+    for method in paper_methods + [m for m in ours_methods if m not in paper_methods]:
+        label = (paper.loc[paper["method"] == method, "label"].iloc[0] if method in paper_methods
+                 else METHOD_LABEL.get(method, method))
+        row = {}
+        for task in tasks:
+            ds = dataset_for.get(task)
+            for r in ratios:
+                if metric == "bon_gold":
+                    hit = paper[(paper["method"] == method) & (paper["dataset"] == ds) & (paper["ratio"] == r)]
+                    row[(task, f"{r}x", f"paper {DATASET_LABEL.get(ds, '')}".strip())] = (
+                        f"{hit['bon_gold'].iloc[0]:.2f}" if len(hit) else "-")
+                cell_method = "none" if r == 1 and method in LATENT_FROM_NONE else method
+                s = summary[(summary["task"] == task) & (summary["method"] == cell_method) & (summary["ratio"] == r)]
+                if len(s):
+                    ours = fmt_mean_spread(s[f"{metric}_mean"].iloc[0], s[f"{metric}_std"].iloc[0])
+                elif method in text_methods:
+                    ours = "pending"
+                elif method in ours_methods or method in LATENT_FROM_NONE:
+                    ours = "not run"
+                else:
+                    ours = "-"
+                row[(task, f"{r}x", "ours")] = ours
+        rows[label] = row
+    for key, label in (("bon_random", "Random pick (reference)"), ("bon_oracle", "Oracle pick (reference)")):
+        if references is None or metric != "bon_gold":
+            continue
+        rows[label] = {col: (f"{references[col[0]][key]:.3f}" if col[2] == "ours" else "-")
+                       for col in next(iter(rows.values()))}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.columns = pd.MultiIndex.from_tuples(df.columns, names=["task", "ratio", "source"])
+    return df

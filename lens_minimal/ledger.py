@@ -1,0 +1,269 @@
+"""The paper's numbers as data, and the claims ledger that sets our numbers beside them.
+
+`data/paper/table1.csv`, `table2.csv` and `claims.yml` transcribe the LENS paper (arXiv 2509.26074,
+Tables 1-2 and the text). A claim names the notebook that tests it and a rule (`test`) that turns
+that notebook's result file into a verdict: reproduced, partly, not reproduced, or not tested yet.
+
+Differences between two Table 1 cells are paired by seed (same seed, same data split and
+initialisation) and get a Student-t interval over seeds: with 3 to 5 seeds a bootstrap over seeds
+has too few points to resample.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from . import paths
+from .io import LensInputError
+
+# Our stand-in for each of the paper's datasets (see the book's introduction for how they differ).
+DATASET_TASK = {"hh": "instructions", "tldr": "summaries"}
+DATASET_LABEL = {"hh": "HH-RLHF", "tldr": "TL;DR"}
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not tested yet")
+NOT_TESTED = "not tested yet"
+CONFIDENCE = 0.95   # level of every interval in the book
+
+_TABLE1_COLUMNS = ["method", "label", "space", "dataset", "ratio", "bon_gold"]
+_TABLE2_COLUMNS = ["quantity", "label", "text_synthesis", "latent_synthesis", "ratio", "unit"]
+_TEST_FIELDS = {
+    "difference": {"type", "dataset", "metric", "a", "b", "expect"},
+    "factor": {"type", "quantity", "paper_value"},
+    "value": {"type", "key", "paper_value", "rtol"},
+}
+_EXPECT = ("greater", "less", "no_gain")
+
+
+# --- the paper's tables ---------------------------------------------------------------------------
+
+def load_table1(path: str | Path | None = None) -> pd.DataFrame:
+    """Paper Table 1 in long form: one row per (method, dataset, ratio) with its Best-of-16 gold reward."""
+    path = Path(path or paths.PAPER_DIR / "table1.csv")
+    df = _read_csv(path, _TABLE1_COLUMNS)
+    bad = df[~df["dataset"].isin(list(DATASET_TASK)) | ~df["ratio"].isin([1, 4, 8])]
+    if len(bad):
+        raise LensInputError(f"{path}: line {bad.index[0] + 2}: dataset must be hh/tldr and ratio 1/4/8")
+    dup = df.duplicated(["method", "dataset", "ratio"])
+    if dup.any():
+        raise LensInputError(f"{path}: line {int(np.flatnonzero(dup)[0]) + 2}: duplicate (method, dataset, ratio)")
+    return df
+
+
+def load_table2(path: str | Path | None = None) -> pd.DataFrame:
+    """Paper Table 2: text vs latent synthesis cost (8x augmentation, HH-RLHF), indexed by quantity."""
+    path = Path(path or paths.PAPER_DIR / "table2.csv")
+    return _read_csv(path, _TABLE2_COLUMNS).set_index("quantity")
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise LensInputError(f"{path}: file not found")
+    df = pd.read_csv(path)
+    if list(df.columns) != columns:
+        raise LensInputError(f"{path}: line 1: expected columns {columns}, got {list(df.columns)}")
+    return df
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    """One claim of the paper (see the header of `data/paper/claims.yml`)."""
+
+    id: str
+    section: str
+    kind: str                      # "claim" or "scope"
+    text: str
+    paper: str                     # the paper's number(s), for display
+    tested_by: str                 # notebook name or "not tested yet"
+    test: dict = field(default_factory=dict)
+
+
+def load_claims(path: str | Path | None = None) -> list[Claim]:
+    """Read and check `claims.yml`: every field present, ids unique, tests well formed."""
+    path = Path(path or paths.PAPER_DIR / "claims.yml")
+    if not path.exists():
+        raise LensInputError(f"{path}: file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise LensInputError(f"{path}: {where}not valid YAML ({err})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("claims"), list):
+        raise LensInputError(f"{path}: expected a top-level `claims:` list")
+    claims, seen = [], set()
+    for i, raw in enumerate(doc["claims"], start=1):
+        where = f"{path}: claim {i} ({raw.get('id', '?') if isinstance(raw, dict) else '?'})"
+        if not isinstance(raw, dict):
+            raise LensInputError(f"{where}: expected a mapping")
+        required = {"id", "section", "kind", "text", "paper", "tested_by"}
+        missing, unknown = required - set(raw), set(raw) - required - {"test"}
+        if missing or unknown:
+            raise LensInputError(f"{where}: missing field(s) {sorted(missing)}, unknown field(s) {sorted(unknown)}")
+        claim = Claim(**{k: (str(v) if k != "test" else v) for k, v in raw.items()})
+        if claim.id in seen:
+            raise LensInputError(f"{where}: duplicate id")
+        seen.add(claim.id)
+        if claim.kind not in ("claim", "scope"):
+            raise LensInputError(f"{where}: kind must be 'claim' or 'scope', got {claim.kind!r}")
+        _check_test(claim, where)
+        claims.append(claim)
+    return claims
+
+
+def _check_test(claim: Claim, where: str) -> None:
+    if claim.tested_by == NOT_TESTED:
+        if claim.test:
+            raise LensInputError(f"{where}: has a `test` but tested_by is {NOT_TESTED!r}")
+        return
+    if not (paths.NOTEBOOKS_DIR / f"{claim.tested_by}.ipynb").exists():
+        raise LensInputError(f"{where}: tested_by names no notebook: notebooks/{claim.tested_by}.ipynb not found")
+    kind = claim.test.get("type") if isinstance(claim.test, dict) else None
+    if kind not in _TEST_FIELDS:
+        raise LensInputError(f"{where}: test.type must be one of {sorted(_TEST_FIELDS)}, got {kind!r}")
+    if set(claim.test) != _TEST_FIELDS[kind]:
+        raise LensInputError(f"{where}: a {kind} test needs exactly the fields {sorted(_TEST_FIELDS[kind])}")
+    if kind == "difference":
+        if claim.test["dataset"] not in DATASET_TASK or claim.test["expect"] not in _EXPECT:
+            raise LensInputError(f"{where}: test.dataset must be in {sorted(DATASET_TASK)}, expect in {_EXPECT}")
+        for side in ("a", "b"):
+            cell = claim.test[side]
+            if not isinstance(cell, dict) or set(cell) != {"method", "ratio"}:
+                raise LensInputError(f"{where}: test.{side} must be {{method: ..., ratio: ...}}")
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+def paired_difference(a: list[float], b: list[float], confidence: float = CONFIDENCE) -> dict[str, float]:
+    """Mean of a[s] - b[s] over seeds s, with a Student-t interval (NaN bounds for a single seed)."""
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or len(a_arr) == 0:
+        raise LensInputError(f"paired_difference: need two equal-length, non-empty lists, got {len(a)} and {len(b)}")
+    d = a_arr - b_arr
+    n, mean = len(d), float(d.mean())
+    if n < 2:
+        return {"mean": mean, "lo": math.nan, "hi": math.nan, "n": n}
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}
+
+
+def difference_verdict(diff: Mapping[str, float], expect: str) -> str:
+    """Verdict for a paired difference `a - b`.
+
+    greater: interval above 0 -> reproduced; mean above 0 -> partly; else not reproduced.
+    less:    the mirror image.
+    no_gain: mean at or below 0 -> reproduced; above 0 but interval covers 0 -> partly;
+             interval above 0 (a clear gain) -> not reproduced.
+    """
+    mean, lo, hi = diff["mean"], diff["lo"], diff["hi"]
+    if expect == "greater":
+        return "reproduced" if lo > 0 else "partly" if mean > 0 else "not reproduced"
+    if expect == "less":
+        return "reproduced" if hi < 0 else "partly" if mean < 0 else "not reproduced"
+    if expect == "no_gain":
+        return "reproduced" if mean <= 0 else "not reproduced" if lo > 0 else "partly"
+    raise LensInputError(f"unknown expectation {expect!r}; known: {_EXPECT}")
+
+
+def factor_verdict(ours: float, paper: float) -> str:
+    """Cost factor (text / latent): reproduced when at least half the paper's, partly when above 1."""
+    return "reproduced" if ours >= paper / 2 else "partly" if ours > 1 else "not reproduced"
+
+
+# --- judging claims -------------------------------------------------------------------------------
+
+@dataclass
+class Judgement:
+    claim: Claim
+    ours: str          # our number(s), as text
+    verdict: str       # one of VERDICTS
+    detail: dict = field(default_factory=dict)
+
+
+def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapping[str, str] | None = None) -> Judgement:
+    """Verdict on `claim` from the result files `results` (notebook name -> record).
+
+    `task_for` maps the paper's datasets to the tasks we ran (default `DATASET_TASK`).
+    """
+    if claim.kind == "scope" or claim.tested_by == NOT_TESTED:
+        return Judgement(claim, "-", NOT_TESTED)
+    if claim.tested_by not in results:
+        raise LensInputError(f"claim {claim.id}: no results of notebook {claim.tested_by!r} were given")
+    record, test = results[claim.tested_by], claim.test
+    if test["type"] == "difference":
+        return _judge_difference(claim, record, dict(task_for or DATASET_TASK))
+    if test["type"] == "factor":
+        ours, section = _lookup(record, ("factors", test["quantity"]), claim)
+        return Judgement(claim, f"{ours:,.0f}x" if ours >= 100 else f"{ours:.1f}x",
+                         factor_verdict(ours, float(test["paper_value"])),
+                         {"factor": ours, "from_timings": section == "timings"})
+    ours, section = _lookup(record, (test["key"],), claim)              # type: value
+    close = abs(ours - float(test["paper_value"])) <= float(test["rtol"]) * abs(float(test["paper_value"]))
+    return Judgement(claim, f"{ours:,.0f}", "reproduced" if close else "not reproduced",
+                     {"value": ours, "from_timings": section == "timings"})
+
+
+def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: dict[str, str]) -> Judgement:
+    test = claim.test
+    task = task_for.get(test["dataset"])
+    cells = record["numbers"].get("cells", {})
+    if task not in cells:
+        return Judgement(claim, f"task {task!r} not run in this profile", NOT_TESTED)
+    try:
+        a = cells[task][test["a"]["method"]][str(test["a"]["ratio"])][test["metric"]]
+        b = cells[task][test["b"]["method"]][str(test["b"]["ratio"])][test["metric"]]
+    except KeyError:
+        return Judgement(claim, "cell not run in this profile", NOT_TESTED)
+    diff = paired_difference(a, b)
+    ours = f"{np.mean(a):.3f} vs {np.mean(b):.3f} (diff {diff['mean']:+.3f}"
+    ours += f", {CONFIDENCE:.0%} CI [{diff['lo']:+.3f}, {diff['hi']:+.3f}], n={diff['n']})" if diff["n"] > 1 else ")"
+    return Judgement(claim, ours, difference_verdict(diff, test["expect"]), {"task": task, **diff})
+
+
+def _lookup(record: Mapping[str, Any], keys: tuple[str, ...], claim: Claim) -> tuple[float, str]:
+    """(value, section) of `keys` under `numbers`, else under `timings` (machine-dependent numbers)."""
+    for section in ("numbers", "timings"):
+        node: Any = record.get(section, {})
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if node is not None:
+            return float(node), section
+    raise LensInputError(f"claim {claim.id}: result of {claim.tested_by} has no {'.'.join(keys)}")
+
+
+# --- words for the book ---------------------------------------------------------------------------
+
+def format_difference(diff: Mapping[str, float], digits: int = 3) -> str:
+    """'+0.123 (95% CI +0.010 to +0.236, 3 seeds)'; just the mean for a single seed."""
+    text = f"{diff['mean']:+.{digits}f}"
+    if diff["n"] > 1:
+        text += f" ({CONFIDENCE:.0%} CI {diff['lo']:+.{digits}f} to {diff['hi']:+.{digits}f}, {diff['n']} seeds)"
+    return text
+
+
+def compare_words(diff: Mapping[str, float]) -> str:
+    """How a paired difference reads: clearly higher, clearly lower, or not clearly different."""
+    if diff["lo"] > 0:
+        return "higher (the interval excludes 0)"
+    if diff["hi"] < 0:
+        return "lower (the interval excludes 0)"
+    return "not clearly different (the interval includes 0)"
+
+
+def ledger_markdown(judgements: list[Judgement], link: bool = True) -> str:
+    """The claims ledger as a MyST table; the notebook column links to the chapter that measured it."""
+    lines = ["| Claim | Paper | Ours | Verdict | Measured in |", "|---|---|---|---|---|"]
+    for j in judgements:
+        c = j.claim
+        where = c.tested_by if c.tested_by == NOT_TESTED or not link else f"[{c.tested_by}]({c.tested_by}.ipynb)"
+        cells = [f"**{c.id}**: {c.text}", c.paper, j.ours, f"**{j.verdict}**", where]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The paper's numbers as data, and the rules that turn our numbers into verdicts."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from lens_minimal import ledger
+from lens_minimal.io import LensInputError
+
+
+def test_table1_transcription_is_complete():
+    t1 = ledger.load_table1()
+    assert len(t1) == 7 * 2 * 3                                   # methods x datasets x ratios
+    lens = t1.set_index(["method", "dataset", "ratio"])["bon_gold"]
+    assert lens[("lens", "hh", 8)] == 2.20 and lens[("lens", "tldr", 4)] == 1.44
+    # at 1x every embedding-MLP row is the same model in the paper
+    one_x = t1[(t1["ratio"] == 1) & t1["method"].isin(["text_mlp", "direct", "gaussian", "lens"])]
+    assert one_x.groupby("dataset")["bon_gold"].nunique().eq(1).all()
+
+
+def test_table2_ratios_follow_from_its_numbers():
+    t2 = ledger.load_table2()
+    for _, row in t2.iterrows():
+        assert row["text_synthesis"] / row["latent_synthesis"] == pytest.approx(row["ratio"], rel=0.1)
+
+
+def test_claims_are_well_formed_and_tests_point_at_table1_cells():
+    claims = ledger.load_claims()
+    assert len({c.id for c in claims}) == len(claims)
+    t1 = ledger.load_table1().set_index(["method", "dataset", "ratio"])["bon_gold"]
+    for c in claims:
+        assert c.kind in ("claim", "scope")
+        if c.test.get("type") == "difference":
+            for side in ("a", "b"):
+                cell = c.test[side]
+                if cell["method"] != "lens_no_div":               # our ablation, not a paper row
+                    method = "lens" if cell["method"] == "none" else cell["method"]
+                    assert (method, c.test["dataset"], cell["ratio"]) in t1.index, c.id
+
+
+def test_bad_claims_file_names_the_claim(tmp_path):
+    path = tmp_path / "claims.yml"
+    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: nowhere,"
+                    " test: {type: value, key: k, paper_value: 1, rtol: 0.1}}\n")
+    with pytest.raises(LensInputError, match=r"claim 1 \(a\).*notebooks/nowhere.ipynb not found"):
+        ledger.load_claims(path)
+    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: not tested yet, extra: 1}\n")
+    with pytest.raises(LensInputError, match="unknown field"):
+        ledger.load_claims(path)
+
+
+def test_paired_difference_is_a_t_interval_over_seeds():
+    a, b = [1.0, 1.2, 0.9, 1.1], [0.8, 0.9, 0.85, 0.7]
+    d = np.subtract(a, b)
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    got = ledger.paired_difference(a, b)
+    assert got["mean"] == pytest.approx(d.mean()) and got["n"] == 4
+    assert (got["lo"], got["hi"]) == pytest.approx((lo, hi))
+    single = ledger.paired_difference([1.0], [0.5])
+    assert single["mean"] == 0.5 and math.isnan(single["lo"])
+    with pytest.raises(LensInputError):
+        ledger.paired_difference([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("mean, lo, hi, expect, verdict", [
+    (0.3, 0.1, 0.5, "greater", "reproduced"),
+    (0.3, -0.1, 0.7, "greater", "partly"),
+    (-0.3, -0.5, 0.1, "greater", "not reproduced"),
+    (-0.3, -0.5, -0.1, "less", "reproduced"),
+    (0.3, 0.1, 0.5, "less", "not reproduced"),
+    (-0.1, -0.3, 0.1, "no_gain", "reproduced"),
+    (0.1, -0.1, 0.3, "no_gain", "partly"),
+    (0.3, 0.1, 0.5, "no_gain", "not reproduced"),
+    (0.3, math.nan, math.nan, "greater", "partly"),            # one seed: never more than partly
+])
+def test_difference_verdicts(mean, lo, hi, expect, verdict):
+    assert ledger.difference_verdict({"mean": mean, "lo": lo, "hi": hi}, expect) == verdict
+
+
+def test_judge_reads_cells_paired_by_seed_and_says_when_not_run():
+    claims = {c.id: c for c in ledger.load_claims()}
+    cells = {"instructions": {"lens": {"8": {"bon_gold": [0.6, 0.7, 0.65]}},
+                              "none": {"1": {"bon_gold": [0.5, 0.55, 0.52]}}}}
+    records = {"table1_main_results": {"numbers": {"cells": cells}},
+               "table2_efficiency": {"numbers": {"vae_params_d4096": 531616}, "timings": {"factors": {"generation_time": 5.0}}}}
+    j = ledger.judge(claims["lens-8x-hh"], records)
+    assert j.verdict == "reproduced" and j.detail["task"] == "instructions"
+    assert ledger.judge(claims["lens-8x-tldr"], records).verdict == "not tested yet"   # summaries not run
+    assert ledger.judge(claims["lens-4x-hh"], records).verdict == "not tested yet"     # 4x not run
+    assert ledger.judge(claims["vae-size"], records).verdict == "reproduced"
+    gen = ledger.judge(claims["generation-time"], records)
+    assert gen.verdict == "partly" and gen.detail["from_timings"]                      # 5x < 18x / 2
+    assert ledger.judge(claims["seed-size"], records).verdict == "not tested yet"
+    with pytest.raises(LensInputError, match="no results"):
+        ledger.judge(claims["lens-8x-hh"], {})
+
+
+def test_ledger_markdown_links_to_the_measuring_chapter():
+    claims = {c.id: c for c in ledger.load_claims()}
+    text = ledger.ledger_markdown([ledger.Judgement(claims["vae-size"], "531,616", "reproduced")])
+    assert "[table2_efficiency](table2_efficiency.ipynb)" in text and "| **reproduced** |" in text

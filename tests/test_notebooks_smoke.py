@@ -1,0 +1,55 @@
+"""Every notebook, executed in the smoke profile, reproduces the committed reference results.
+
+Numbers (`numbers`, `params`, `seeds` of each result file) must match `data/reference/smoke/`
+within RTOL = ATOL = 0.02 (`lens_minimal.book`): enough for float differences between CPUs and
+library builds, far below the effects the book reports. Timings are never compared. After an
+intended change, refresh the references with
+`python -m lens_minimal.book build --profile smoke --update-reference` and commit them.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lens_minimal import book, results
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Execute all notebooks (in build order, the ledger last) into a temporary folder."""
+    root = tmp_path_factory.mktemp("smoke")
+    profiles = book.load_profiles()
+    params = {name: book.resolve_parameters(name, "smoke", profiles) for name in profiles}
+    seconds = {}
+    for name in profiles:
+        start = time.perf_counter()
+        book.execute_notebook(name, params[name], root / "executed",
+                              results_root=root / "results", figures_root=root / "figures")
+        seconds[name] = time.perf_counter() - start
+    return root, list(profiles), seconds
+
+
+def test_every_notebook_matches_its_reference(smoke_run):
+    root, names, seconds = smoke_run
+    problems = []
+    for name in names:
+        got = results.load_results(name, "smoke", root=root / "results")
+        reference = results.load_reference(name, "smoke")
+        problems += [f"{name}: {p}" for p in results.compare_to_reference(got, reference, book.RTOL, book.ATOL)]
+    assert not problems, "smoke results differ from data/reference/smoke/:\n" + "\n".join(problems)
+
+
+def test_notebooks_write_their_figures_and_no_failed_output(smoke_run):
+    root, names, _ = smoke_run
+    assert sorted(p.name for p in (root / "figures").iterdir()) == [
+        "method_latent_space.svg", "method_synthetic_samples.svg", "table1_gold_vs_ratio.svg"]
+    for svg in (root / "figures").iterdir():   # volatile metadata stripped
+        text = svg.read_text()
+        assert "<dc:date>" not in text and "Matplotlib v" not in text
+    assert sorted(p.stem for p in (root / "executed").glob("*.ipynb")) == sorted(names)
+
+
+def test_smoke_profile_is_fast(smoke_run):
+    _, _, seconds = smoke_run
+    assert sum(seconds.values()) < 180, f"smoke notebooks took {seconds} (budget: 3 minutes in all)"
