@@ -463,6 +463,9 @@ def build_data_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help=f"override BuildConfig fields ({', '.join(f.name for f in dataclasses.fields(BuildConfig))})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:   # `lens build-data -- --threads 2` passes the separator through
+        argv = argv[1:]
     args = p.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -474,6 +477,9 @@ def build_data_main(argv: Sequence[str] | None = None) -> int:
     cfg = from_dict(BuildConfig, {**base, **overrides}, where="--set")
     build_data(tuple(args.tasks), args.out, cfg, threads=args.threads, progress=not args.quiet)
     return 0
+
+
+main = build_data_main   # the name `lens build-data` calls
 
 
 if __name__ == "__main__":
