@@ -123,3 +123,20 @@ def test_executed_notebooks_record_their_profile(tmp_path):
     path = tmp_path / "x.ipynb"
     path.write_text(json.dumps({"metadata": {"papermill": {"parameters": {"profile": "smoke"}}}, "cells": []}))
     assert book.executed_profile(path) == "smoke"
+
+
+def test_a_failing_notebook_leaves_no_output_only_a_failed_copy(tmp_path, monkeypatch):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError(f'boom {x}')")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, str(src / "fails.ipynb"))
+    monkeypatch.setattr(book.paths, "NOTEBOOKS_DIR", src)
+    monkeypatch.setattr(book, "FAILED_DIR", tmp_path / "failed")
+    out = tmp_path / "out"
+    with pytest.raises(LensInputError, match="notebook fails failed in cell .*ValueError: boom 2"):
+        book.execute_notebook("fails", {"x": 2}, out)
+    assert list(out.iterdir()) == []                                # nothing partial where the book looks
+    assert (tmp_path / "failed" / "fails.ipynb").exists()          # the error output, for inspection
