@@ -78,7 +78,12 @@ def _convert_gguf(name: str, target: Path) -> None:
     gguf_model = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name, dtype=torch.float32)
     # A GGUF-loaded model will not save_pretrained directly: rebuild a plain one from its
     # config and copy the (already dequantised) weights over, strictly.
-    model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+    config = gguf_model.config
+    # The weights are plain float32 now; a leftover GGUF quantization_config would make transformers
+    # treat the saved folder as a GGUF checkpoint again on load.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict(), strict=True)
 
     target.parent.mkdir(parents=True, exist_ok=True)
