@@ -66,3 +66,15 @@ def test_unknown_names_are_clear_errors():
         load_task("synthetic", world={"dims": 3})
     with pytest.raises(LensInputError, match="ratio 1"):
         make_augmenter("none").augment(load_task("synthetic", world=SMALL_WORLD).train, 4)
+
+
+def test_grid_shares_the_fit_across_ratios_without_changing_numbers():
+    from lens_minimal.experiment import run_grid
+
+    task = load_task("synthetic", world=SMALL_WORLD)
+    cfg = ExperimentConfig.from_overrides(FAST)
+    df = run_grid(task, ["lens"], [1, 2, 4], [0], cfg, progress=False)
+    assert list(zip(df.method, df.ratio)) == [("none", 1), ("lens", 2), ("lens", 4)]
+    for _, row in df.iterrows():
+        single = run_one(task, row.method, row.ratio, 0, cfg)
+        assert single["bon_gold"] == row.bon_gold and single["pairwise_accuracy"] == row.pairwise_accuracy
