@@ -54,41 +54,54 @@ def plot_latent_pairs(ax, chosen_2d: np.ndarray, rejected_2d: np.ndarray, title:
     ax.set_ylabel("PC 2")
 
 
-def plot_synthetic_around_seeds(ax, seeds_2d: np.ndarray, synth_2d: np.ndarray, color: str, label: str) -> None:
-    """Seed points (n, 2) as large markers, their synthetic samples (n, k, 2) as small ones."""
-    for i, (s, cloud) in enumerate(zip(seeds_2d, synth_2d)):
+def plot_synthetic_around_seeds(ax, seeds_2d: np.ndarray, recon_2d: np.ndarray, synth_2d: np.ndarray,
+                                color: str, label: str) -> None:
+    """Seeds (n, 2) as circles, their reconstructions g(mu) (n, 2) as crosses joined to them, and
+    their synthetic samples (n, k, 2) as small dots."""
+    for i, (s, r, cloud) in enumerate(zip(seeds_2d, recon_2d, synth_2d)):
+        ax.plot([s[0], r[0]], [s[1], r[1]], color=color, lw=0.8, alpha=0.6, zorder=1)
         ax.scatter(*cloud.T, s=6, color=color, alpha=0.45, zorder=1)
-        ax.scatter(*s, s=60, color=color, edgecolor="black", marker="o",
-                   label=label if i == 0 else None, zorder=2)
+        first = i == 0
+        ax.scatter(*s, s=60, color=color, edgecolor="black", zorder=2, label=f"{label} seed" if first else None)
+        ax.scatter(*r, s=60, color=color, marker="X", edgecolor="black", linewidth=0.5, zorder=2,
+                   label="its reconstruction g(mu)" if first else None)
 
 
 def plot_gold_vs_ratio(summary: pd.DataFrame, references: Mapping[str, Mapping[str, float]],
                        methods: Sequence[str]) -> plt.Figure:
     """Best-of-N gold reward (mean and 95% interval over seeds) against the augmentation ratio.
 
-    `summary` is `experiment.summarize` output; ratio 1 ('none') is drawn at the start of every
-    method's line. One panel per task; dotted lines mark the random and oracle picks.
+    `summary` is `experiment.summarize` output. The shared no-augmentation model (ratio 1) is one
+    black point that every method's line starts from; methods are shifted slightly sideways so
+    their error bars stay apart. One panel per task; dotted lines mark the random and oracle picks.
     """
     tasks = list(dict.fromkeys(summary["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.0 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         s = summary[summary["task"] == task]
         base = s[s["method"] == "none"]
-        for method in methods:
-            m = pd.concat([base, s[s["method"] == method]]).sort_values("ratio")
-            ax.errorbar(m["ratio"], m["bon_gold_mean"], yerr=m["bon_gold_ci"].fillna(0), marker="o",
-                        capsize=3, label=METHOD_LABEL.get(method, method))
+        for i, method in enumerate(methods):
+            m = s[s["method"] == method].sort_values("ratio")
+            shift = 0.12 * (i - (len(methods) - 1) / 2)
+            x = np.concatenate([base["ratio"].to_numpy(float), m["ratio"].to_numpy(float) + shift])
+            y = np.concatenate([base["bon_gold_mean"].to_numpy(), m["bon_gold_mean"].to_numpy()])
+            line, = ax.plot(x, y, marker="o", ms=4, label=METHOD_LABEL.get(method, method))
+            ax.errorbar(m["ratio"] + shift, m["bon_gold_mean"], yerr=m["bon_gold_ci"].fillna(0), fmt="none",
+                        ecolor=line.get_color(), capsize=3)
+        ax.errorbar(base["ratio"], base["bon_gold_mean"], yerr=base["bon_gold_ci"].fillna(0), fmt="o",
+                    color="black", capsize=3, zorder=3, label=METHOD_LABEL["none"])
         ref = references[task]
-        ax.axhline(ref["bon_random"], color="0.5", ls=":", lw=1)
-        ax.axhline(ref["bon_oracle"], color="0.5", ls=":", lw=1)
-        ax.annotate("random pick", (1, ref["bon_random"]), fontsize=8, color="0.4", va="bottom")
-        ax.annotate("oracle pick", (1, ref["bon_oracle"]), fontsize=8, color="0.4", va="top")
+        for key, name in (("bon_random", "random pick"), ("bon_oracle", "oracle pick")):
+            ax.axhline(ref[key], color="0.5", ls=":", lw=1)
+            ax.annotate(name, (0.99, ref[key]), xycoords=("axes fraction", "data"), ha="right",
+                        va="bottom", fontsize=8, color="0.4")
         ax.set_xticks(sorted(set(s["ratio"])))
         ax.set_xlabel("augmentation ratio r (pairs = r x seeds)")
         ax.set_ylabel("Best-of-N gold reward")
         ax.set_title(task, fontsize=10)
-    axes[0][-1].legend(fontsize=8, loc="center right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
