@@ -362,7 +362,10 @@ def run_jupyter_book() -> None:
     print("[book] " + " ".join(cmd[1:]), flush=True)
     done = subprocess.run(cmd, cwd=paths.REPO_ROOT, capture_output=True, text=True)
     if done.returncode != 0:
-        raise LensInputError(f"jupyter-book build failed (exit {done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
+        text = done.stdout + "\n" + done.stderr
+        problems = [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+        detail = "\n".join(problems[:40]) if problems else text[-6000:]
+        raise LensInputError(f"jupyter-book build failed (exit {done.returncode}; warnings are errors):\n{detail}")
 
 
 # --- checking the built book ----------------------------------------------------------------------
