@@ -215,6 +215,8 @@ def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: dict[st
     test = claim.test
     task = task_for.get(test["dataset"])
     cells = record["numbers"].get("cells", {})
+    if task is None:
+        return Judgement(claim, f"no task stands in for {DATASET_LABEL[test['dataset']]} here", NOT_TESTED)
     if task not in cells:
         return Judgement(claim, f"task {task!r} not run in this profile", NOT_TESTED)
     try:

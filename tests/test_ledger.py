@@ -94,6 +94,8 @@ def test_judge_reads_cells_paired_by_seed_and_says_when_not_run():
     gen = ledger.judge(claims["generation-time"], records)
     assert gen.verdict == "partly" and gen.detail["from_timings"]                      # 5x < 18x / 2
     assert ledger.judge(claims["seed-size"], records).verdict == "not tested yet"
+    only_hh = ledger.judge(claims["lens-8x-tldr"], records, task_for={"hh": "instructions"})
+    assert only_hh.verdict == "not tested yet" and "TL;DR" in only_hh.ours
     with pytest.raises(LensInputError, match="no results"):
         ledger.judge(claims["lens-8x-hh"], {})
 
