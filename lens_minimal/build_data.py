@@ -337,6 +337,10 @@ def write_manifest(out: Path, name: str, cfg: BuildConfig) -> dict:
                     raise LensInputError(f"{p}: missing; rerun `lens build-data --tasks {name}` to finish the build")
                 files[str(p.relative_to(out / name))] = _sha256(p)
             rows = read_jsonl_gz(shard_paths(out, name, split, s)[0])
+            for r in rows:   # the config key does not cover the gold program: catch a changed one here
+                if [get_task(name).gold_reward(t, r["meta"]) for t in r["responses"]] != r["gold"]:
+                    raise LensInputError(f"{shard_paths(out, name, split, s)[0]}: row {r['id']}: stored gold rewards differ "
+                                         f"from the current gold program; delete {out / name} and rebuild")
             counts[f"{split}_prompts"] += len(rows)
             counts[f"{split}_responses"] += sum(len(r["responses"]) for r in rows)
             if split == "train":
@@ -459,7 +463,8 @@ def build_data_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lens build-data", description="Build (or resume) the default SmolLM2 data.")
     p.add_argument("--tasks", nargs="+", default=["instructions", "summaries"], help="task names")
     p.add_argument("--out", default=str(paths.DATA_DIR), help="output folder (default: the repo's data/)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (on a CPU shared with other jobs use 1: "
+                   "oversubscribed threads made sampling 10x slower in our measurements)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help=f"override BuildConfig fields ({', '.join(f.name for f in dataclasses.fields(BuildConfig))})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -7,9 +7,12 @@ from (`seed`, batch index), so a batch's samples do not depend on what ran befor
 gives the same texts on the same platform, library versions and thread count, and a build can
 resume mid-way.
 
-Speed choice: the default data is sampled with the model in bfloat16 (about 1.6x faster than
-float32 on the lead's CPU: 5.4 s vs 8.6 s for 32 prompts x 48 new tokens). Only the sampling uses
-bfloat16; embeddings are always computed by the float32 model from the decoded text.
+Speed choice: the default data is sampled with the model in bfloat16, 1.6x to 2x faster than
+float32 on CPU (32 prompts x 48 new tokens: 5.4 s vs 8.6 s on an idle 2-core machine; 88 vs 42 new
+tokens/s with 1 thread on a shared one). Only the sampling uses bfloat16; embeddings are always
+computed by the float32 model from the decoded text. On a CPU shared with other jobs use one
+thread (`torch.set_num_threads(1)`): with more threads than free cores, each small decoding step
+waits on busy threads and sampling ran 10x slower in our measurements.
 
 `measure_generation_throughput` times the same path and returns new tokens per second (the
 book's efficiency table times text synthesis with it).
