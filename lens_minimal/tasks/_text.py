@@ -1,7 +1,9 @@
 """Small text measurements shared by the gold reward programs (words, sentences, numbers, quality)."""
 from __future__ import annotations
 
+import random
 import re
+from typing import Callable
 
 _WORD = re.compile(r"\S+")
 _PLAIN = re.compile(r"^[\"'(\[*•-]*[A-Za-z0-9][A-Za-z0-9'’.,:;!?%$&/+\-]*[\"')\].,:;!?*]*$")
@@ -54,3 +56,13 @@ def repetition_fraction(text: str) -> float:
         repeats += g in seen
         seen.add(g)
     return repeats / len(grams)
+
+
+def prompt_rows(task: str, make_one: Callable[[random.Random], tuple[str, dict]], n: int, seed: int) -> list[dict]:
+    """`n` prompts `{"id", "prompt", "meta"}` from `make_one(rng)`; prompt i depends only on (task, seed, i),
+    so a longer list extends a shorter one."""
+    rows = []
+    for i in range(int(n)):
+        prompt, meta = make_one(random.Random(f"{task}/{seed}/{i}"))
+        rows.append({"id": f"{task}-s{seed}-{i:05d}", "prompt": prompt, "meta": meta})
+    return rows

@@ -33,7 +33,7 @@ from __future__ import annotations
 import random
 import re
 
-from ._text import clip01, numbers_in, quality, repetition_fraction, sentences, words
+from ._text import clip01, numbers_in, prompt_rows, quality, repetition_fraction, sentences, words
 
 TOPICS = [
     "the ocean", "autumn", "coffee", "a lighthouse", "bicycles", "the moon", "rain", "a library",
@@ -103,12 +103,7 @@ def _make_one(rng: random.Random) -> tuple[str, dict]:
 
 def make_prompts(n: int, seed: int = 0) -> list[dict]:
     """`n` prompts `{"id", "prompt", "meta"}`; prompt i depends only on (seed, i), so prefixes agree."""
-    rows = []
-    for i in range(int(n)):
-        rng = random.Random(f"instructions/{seed}/{i}")
-        prompt, meta = _make_one(rng)
-        rows.append({"id": f"instructions-s{seed}-{i:05d}", "prompt": prompt, "meta": meta})
-    return rows
+    return prompt_rows("instructions", _make_one, n, seed)
 
 
 # ---------------------------------------------------------------- the gold reward program
