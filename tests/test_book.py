@@ -140,3 +140,16 @@ def test_a_failing_notebook_leaves_no_output_only_a_failed_copy(tmp_path, monkey
         book.execute_notebook("fails", {"x": 2}, out)
     assert list(out.iterdir()) == []                                # nothing partial where the book looks
     assert (tmp_path / "failed" / "fails.ipynb").exists()          # the error output, for inspection
+
+
+@pytest.mark.parametrize("profile", ["default", "smoke"])
+def test_references_exist_and_match_the_profile_parameters(profile):
+    """Editing profiles.yml without refreshing data/reference/<profile>/ fails here, before any run."""
+    from lens_minimal import results
+
+    for name, per_profile in book.load_profiles().items():
+        reference = results.load_reference(name, profile)
+        for key, value in per_profile[profile].items():
+            assert reference["params"][key] == value, (
+                f"{name}.{profile}.{key}: profiles.yml has {value!r}, the reference was made with "
+                f"{reference['params'][key]!r}; run `python -m lens_minimal.book build --profile {profile} --update-reference`")
