@@ -30,4 +30,4 @@ book: setup
 	$(PY) -m lens_minimal.book build --profile $(PROFILE)
 
 clean-book:
-	rm -rf book/_build
+	rm -rf _build book/executed book/results book/figures book/_failed book/_generated

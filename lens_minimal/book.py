@@ -30,10 +30,9 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import papermill
-import yaml
 
 from . import paths, results
-from .io import LensInputError, atomic_path
+from .io import LensInputError, atomic_path, read_yaml
 
 PROFILES_FILE = paths.NOTEBOOKS_DIR / "profiles.yml"
 EXECUTED_DIR = paths.BOOK_DIR / "executed"          # executed notebooks (build products)
@@ -52,13 +51,7 @@ RTOL, ATOL = 0.02, 0.02
 def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """`profiles.yml` as {notebook: {profile: {parameter: value}}}, in build (= book) order."""
     path = Path(path or PROFILES_FILE)
-    if not path.exists():
-        raise LensInputError(f"{path}: file not found")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise LensInputError(f"{path}: {f'line {mark.line + 1}: ' if mark else ''}not valid YAML") from None
+    doc = read_yaml(path)
     if not isinstance(doc, dict) or not doc:
         raise LensInputError(f"{path}: expected a mapping of notebook name -> profiles")
     for name, profiles in doc.items():

@@ -27,6 +27,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp_path.chmod(0o666 & ~umask)   # mkstemp makes files private; outputs are ordinary files
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -66,3 +69,18 @@ def check_embeddings(x: torch.Tensor, name: str, dim: int | None = None) -> torc
         row = int(bad.any(dim=1).nonzero()[0])
         raise LensInputError(f"{name}: contains NaN or infinite values (first at row {row})")
     return x
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Parse a YAML file; a missing or malformed file raises `LensInputError` naming it (and the line)."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise LensInputError(f"{path}: file not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise LensInputError(f"{path}: {where}not valid YAML ({err})") from None

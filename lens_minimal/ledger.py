@@ -17,11 +17,10 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from . import paths
-from .io import LensInputError
+from .io import LensInputError, read_yaml
 
 # Our stand-in for each of the paper's datasets (see the book's introduction for how they differ).
 DATASET_TASK = {"hh": "instructions", "tldr": "summaries"}
@@ -89,14 +88,7 @@ class Claim:
 def load_claims(path: str | Path | None = None) -> list[Claim]:
     """Read and check `claims.yml`: every field present, ids unique, tests well formed."""
     path = Path(path or paths.PAPER_DIR / "claims.yml")
-    if not path.exists():
-        raise LensInputError(f"{path}: file not found")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise LensInputError(f"{path}: {where}not valid YAML ({err})") from None
+    doc = read_yaml(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("claims"), list):
         raise LensInputError(f"{path}: expected a top-level `claims:` list")
     claims, seen = [], set()
