@@ -44,6 +44,7 @@ class Augmenter:
 
     name = "none"
     generator_module: torch.nn.Module | None = None   # the fitted generator (for parameter counts)
+    progress: bool = False                            # progress bar while fitting (only on a terminal)
 
     def __init__(self, config: AugmentConfig | None = None, seed: int = 0):
         self.config = config or AugmentConfig()
@@ -64,7 +65,7 @@ class LensAugmenter(Augmenter):
 
     def fit(self, seeds: PreferencePairs) -> "LensAugmenter":
         vae_cfg = self.config.vae if self.gamma is None else dataclasses.replace(self.config.vae, gamma=self.gamma)
-        self.vae, self.history = train_vae(seeds.e_chosen, seeds.e_rejected, vae_cfg, seed=self.seed)
+        self.vae, self.history = train_vae(seeds.e_chosen, seeds.e_rejected, vae_cfg, seed=self.seed, progress=self.progress)
         self.generator_module = self.vae
         return self
 

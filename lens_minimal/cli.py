@@ -100,7 +100,9 @@ def cmd_augment(args: argparse.Namespace) -> None:
 
     seeds = PreferencePairs.load(args.pairs)
     cfg = _experiment_config(args)
-    augmenter = make_augmenter(args.method, cfg.augment, seed=args.seed).fit(seeds)
+    augmenter = make_augmenter(args.method, cfg.augment, seed=args.seed)
+    augmenter.progress = True
+    augmenter.fit(seeds)
     out = augmenter.augment(seeds, args.ratio)
     out.save(args.out, metadata={"method": args.method, "ratio": str(args.ratio), "seed": str(args.seed)})
     print(f"wrote {args.out}: {len(out)} pairs ({int(out.is_synthetic.sum())} synthetic) from {len(seeds)} seed pairs")
@@ -114,7 +116,7 @@ def cmd_train_rm(args: argparse.Namespace) -> None:
     pairs = PreferencePairs.load(args.pairs)
     cfg = _experiment_config(args)
     train, val = holdout_by_seed(pairs, cfg.val_fraction, args.seed)
-    model, history = train_reward_model(train, val, cfg.reward, seed=args.seed)
+    model, history = train_reward_model(train, val, cfg.reward, seed=args.seed, progress=True)
     save_reward_model(model, args.out, extra={"source": str(args.pairs), "seed": str(args.seed)})
     loss, acc = evaluate_pairs(model, val)
     print(f"wrote {args.out}: trained on {len(train)} pairs, {len(history['val_loss'])} epochs; "

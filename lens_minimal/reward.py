@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm.auto import trange
 
 from .config import from_dict
 from .data import PreferencePairs
@@ -86,12 +87,13 @@ class RewardMLP(nn.Module):
 
 def train_reward_model(
     train: PreferencePairs, val: PreferencePairs, config: RewardConfig | None = None, seed: int = 0,
-    standardize_on: torch.Tensor | None = None,
+    standardize_on: torch.Tensor | None = None, progress: bool = False,
 ) -> tuple[RewardMLP, dict[str, list[float]]]:
     """Train `RewardMLP` on `train` pairs, early-stopped on `val` pairs' BT loss; returns (model, history).
 
     `standardize_on` (n, d): embeddings whose statistics set the input standardisation (default:
     the original, non-synthetic training embeddings), so every method sees the same input scaling.
+    `progress` shows a bar over epochs (only on a terminal).
     """
     config = config or RewardConfig()
     if len(val) == 0:
@@ -107,7 +109,7 @@ def train_reward_model(
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
     best_loss, best_state, bad_epochs = float("inf"), copy.deepcopy(model.state_dict()), 0
     n = len(train)
-    for _ in range(config.max_epochs):
+    for _ in trange(config.max_epochs, desc="reward model", disable=None if progress else True, leave=False):
         model.train()
         perm = torch.randperm(n, generator=gen)
         steps = range(0, n, config.batch_size)

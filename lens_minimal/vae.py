@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import trange
 
 from .io import LensInputError, check_embeddings
 
@@ -124,8 +125,11 @@ def count_parameters(module: nn.Module) -> int:
 
 def train_vae(
     e_chosen: torch.Tensor, e_rejected: torch.Tensor, config: VAEConfig | None = None, seed: int = 0,
+    progress: bool = False,
 ) -> tuple[PreferenceVAE, dict[str, list[float]]]:
-    """Train a `PreferenceVAE` on seed pairs; returns the model (eval mode) and per-epoch loss history."""
+    """Train a `PreferenceVAE` on seed pairs; returns the model (eval mode) and per-epoch loss history.
+
+    `progress` shows a bar over epochs (only on a terminal)."""
     config = config or VAEConfig()
     check_embeddings(e_chosen, "e_chosen")
     check_embeddings(e_rejected, "e_rejected", dim=e_chosen.shape[1])
@@ -138,7 +142,7 @@ def train_vae(
     history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": [], "w2": [], "seconds": []}
     start = time.perf_counter()
     vae.train()
-    for _ in range(config.epochs):
+    for _ in trange(config.epochs, desc="VAE", disable=None if progress else True, leave=False):
         perm = torch.randperm(n, generator=gen)
         sums = {k: 0.0 for k in ("loss", "recon", "kl", "w2")}
         for b in range(0, n, config.batch_size):
