@@ -407,6 +407,28 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}"
 
 
+def sanity_lines(out: Path, name: str, seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
+    """Card section: the no-augmentation embedding MLP on the seed pairs, against random and oracle picks."""
+    from .experiment import run_grid, summarize
+    from .shipped import load_shipped_task
+
+    task = load_shipped_task(name, data_dir=out)
+    df = run_grid(task, [], [1], list(seeds), progress=False)
+    row = summarize(df).iloc[0]
+    ref = df.iloc[0]
+    return ["## Sanity run: is the task learnable, and not saturated?", "",
+            f"The no-augmentation reward model (`lens_minimal.experiment.run_grid(task, [], [1], seeds={list(seeds)})`: "
+            f"embedding MLP, Bradley-Terry loss, {len(task.train)} seed pairs of which 10% held out for early stopping), "
+            f"mean ± standard deviation over {len(seeds)} seeds:", "",
+            "| | Best-of-%d gold | pairwise accuracy on test pairs |" % task.test.n_candidates, "|---|---|---|",
+            f"| random pick | {_fmt(ref.bon_random)} | 0.500 |",
+            f"| no-augmentation reward model | {_fmt(row.bon_gold_mean)} ± {_fmt(row.bon_gold_std)} "
+            f"| {_fmt(row.pairwise_accuracy_mean)} ± {_fmt(row.pairwise_accuracy_std)} |",
+            f"| oracle pick | {_fmt(ref.bon_oracle)} | 1.000 |", "",
+            f"The reward model closes {_fmt((row.bon_gold_mean - ref.bon_random) / (ref.bon_oracle - ref.bon_random))} "
+            "of the gap between random and oracle picks."]
+
+
 def write_data_card(out: Path, name: str) -> None:
     """`<out>/<task>/README.md`: what the data is, the gold reward program, its distribution, examples."""
     task = get_task(name)
@@ -447,6 +469,7 @@ def write_data_card(out: Path, name: str) -> None:
               f"* test Best-of-{bon['n']}: random pick {_fmt(bon['random_pick_mean_gold'])}, oracle pick "
               f"{_fmt(bon['oracle_pick_mean_gold'])}, worst pick {_fmt(bon['worst_pick_mean_gold'])}; "
               f"tied pairs {_fmt(bon['frac_pairs_tied'])}, prompts with all {bon['n']} tied {_fmt(bon['frac_prompts_all_tied'])}.",
+              "", *sanity_lines(out, name),
               "", "## Examples (test set: best and worst response of a few prompts)", ""]
     for r in rows["test"][:3]:
         best = max(range(len(r["gold"])), key=lambda i: r["gold"][i])
