@@ -157,7 +157,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     else:
         task = load_task(args.dataset, layer=args.layer, seed=args.data_seed)
     cfg = _experiment_config(args)
-    torch.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     df = run_grid(task, args.methods, args.ratios, args.seeds, cfg, progress=not args.quiet)
     summary = summarize(df)
     methods: dict[str, dict[str, Any]] = {}

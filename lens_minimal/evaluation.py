@@ -61,6 +61,14 @@ def bootstrap_ci(values: np.ndarray | torch.Tensor, other: np.ndarray | torch.Te
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def t_halfwidth(values: np.ndarray, confidence: float = 0.95) -> float:
+    """Half-width of the Student-t interval of mean(values) (over seeds); NaN for fewer than two values."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+
+
 def evaluate_reward_model(model: torch.nn.Module, test: BestOfNSet, n: int | None = None) -> dict[str, float]:
     """Best-of-N gold (with references and a 95% interval) and pairwise accuracy of `model` on `test`."""
     scores = model.score(test.embeddings)             # (P, N)

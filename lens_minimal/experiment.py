@@ -10,20 +10,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
 from .baselines import AugmentConfig, make_augmenter
 from .config import from_dict
 from .data import EmbeddingTask, PreferencePairs
-from .evaluation import evaluate_reward_model
+from .evaluation import evaluate_reward_model, t_halfwidth
 from .io import LensInputError
 from .reward import RewardConfig, train_reward_model
 from .synthesis import SynthesisConfig, check_ratio
-from .vae import VAEConfig, count_parameters  # noqa: F401  (count_parameters re-exported)
+from .vae import VAEConfig
 
 
 @dataclass
@@ -117,9 +115,8 @@ def summarize(df: pd.DataFrame, by: Iterable[str] = ("task", "method", "ratio"),
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         for m in metrics:
             v = g[m].to_numpy(dtype=float)
-            half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
             row |= {f"{m}_mean": v.mean(), f"{m}_std": v.std(ddof=1) if len(v) > 1 else float("nan"),
-                    f"{m}_ci": half, "n_seeds": len(v)}
+                    f"{m}_ci": t_halfwidth(v), "n_seeds": len(v)}
         out.append(row)
     return pd.DataFrame(out)
 

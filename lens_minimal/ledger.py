@@ -10,16 +10,15 @@ has too few points to resample.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import paths
+from .evaluation import t_halfwidth
 from .io import LensInputError, read_yaml
 
 # Our stand-in for each of the paper's datasets (see the book's introduction for how they differ).
@@ -140,11 +139,8 @@ def paired_difference(a: list[float], b: list[float], confidence: float = CONFID
     if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or len(a_arr) == 0:
         raise LensInputError(f"paired_difference: need two equal-length, non-empty lists, got {len(a)} and {len(b)}")
     d = a_arr - b_arr
-    n, mean = len(d), float(d.mean())
-    if n < 2:
-        return {"mean": mean, "lo": math.nan, "hi": math.nan, "n": n}
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}
+    mean, half = float(d.mean()), t_halfwidth(d, confidence)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": len(d)}
 
 
 def difference_verdict(diff: Mapping[str, float], expect: str) -> str:
