@@ -27,7 +27,7 @@ data: setup
 	$(VENV)/bin/lens build-data
 
 book: setup
-	$(PY) -m lens_minimal.book build --profile $(PROFILE)
+	$(PY) -m lens_minimal.companion.book build --profile $(PROFILE)
 
 clean-book:
 	rm -rf _build book/executed book/results book/figures book/_failed book/_generated

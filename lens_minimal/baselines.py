@@ -90,9 +90,8 @@ class VAEPriorAugmenter(LensAugmenter):
         k, n = synthetic_per_side(ratio, self.config.synthesis.top_k), len(seeds)
         latent = self.vae.config.latent_dim
         decode = lambda: self.vae.decode(torch.randn((n * k, latent), generator=gen)).reshape(n, k, -1)  # noqa: E731
-        pos = torch.cat([seeds.e_chosen.unsqueeze(1), decode()], dim=1)
-        neg = torch.cat([seeds.e_rejected.unsqueeze(1), decode()], dim=1)
-        return _remap_seeds(combinatorial_pairs(pos, neg, ratio, gen), seeds)
+        synthetic_chosen = decode()                 # (N, k, d); drawn before the rejected side
+        return pair_with_seeds(seeds, synthetic_chosen, decode(), ratio, gen)
 
 
 class DirectPerturbationAugmenter(Augmenter):
@@ -109,9 +108,8 @@ class DirectPerturbationAugmenter(Augmenter):
         k = synthetic_per_side(ratio, self.config.synthesis.top_k)
         noise = lambda e: e.unsqueeze(1) + self.config.noise_scale * self.std * torch.randn(  # noqa: E731
             (e.shape[0], k, e.shape[1]), generator=gen)
-        pos = torch.cat([seeds.e_chosen.unsqueeze(1), noise(seeds.e_chosen)], dim=1)
-        neg = torch.cat([seeds.e_rejected.unsqueeze(1), noise(seeds.e_rejected)], dim=1)
-        return _remap_seeds(combinatorial_pairs(pos, neg, ratio, gen), seeds)
+        synthetic_chosen = noise(seeds.e_chosen)    # (N, k, d); drawn before the rejected side
+        return pair_with_seeds(seeds, synthetic_chosen, noise(seeds.e_rejected), ratio, gen)
 
 
 class GaussianSamplingAugmenter(Augmenter):
@@ -137,6 +135,16 @@ class GaussianSamplingAugmenter(Augmenter):
         )
 
 
+def pair_with_seeds(seeds: PreferencePairs, synthetic_chosen: torch.Tensor, synthetic_rejected: torch.Tensor,
+                    ratio: int, gen: torch.Generator) -> PreferencePairs:
+    """Put each seed embedding in front of its k synthetic ones, pair them combinatorially
+    (`synthesis.combinatorial_pairs`) and express seed indices in the caller's numbering
+    (`seeds` may be a subset of a larger set). synthetic_*: (N, k, d)."""
+    pos = torch.cat([seeds.e_chosen.unsqueeze(1), synthetic_chosen], dim=1)      # (N, 1 + k, d)
+    neg = torch.cat([seeds.e_rejected.unsqueeze(1), synthetic_rejected], dim=1)  # (N, 1 + k, d)
+    return _remap_seeds(combinatorial_pairs(pos, neg, ratio, gen), seeds)
+
+
 def _remap_seeds(out: PreferencePairs, seeds: PreferencePairs) -> PreferencePairs:
     """Express seed indices in the caller's numbering (seeds may be a subset of a larger set)."""
     out.seed_index = seeds.seed_index[out.seed_index]
@@ -154,9 +162,4 @@ def make_augmenter(method: str, config: AugmentConfig | None = None, seed: int =
     if method not in METHODS:
         raise LensInputError(f"unknown method {method!r}; known: {sorted(METHODS)}")
     return METHODS[method](config, seed=seed)
-
-
-def synthetic_count(n_seeds: int, ratio: int) -> int:
-    """Synthetic pairs in an augmented set of ratio * n_seeds pairs."""
-    return (check_ratio(ratio) - 1) * n_seeds
 

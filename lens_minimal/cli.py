@@ -33,19 +33,29 @@ def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+# Shortcut flags onto the one spelling of the method parameters (see `lens_minimal.config`):
+# flag -> (key path in the config dict, type, help). `--config` files use the same key paths.
+CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
+    "gamma": ("vae.gamma", float, "weight of the W2 divergence term (default 0.1)"),
+    "beta": ("vae.beta", float, "weight of the KL term (default 0.01)"),
+    "latent-dim": ("vae.latent_dim", int, "VAE latent dimension (default 16)"),
+    "vae-epochs": ("vae.epochs", int, "VAE training epochs (default 200)"),
+    "sigma2": ("synthesis.sigma2", float, "latent perturbation variance (default 0.01)"),
+    "noise-scale": ("noise_scale", float, "direct perturbation: noise std relative to each dimension's std (default 0.1)"),
+    "label-smoothing": ("reward.label_smoothing", float, "reward loss label smoothing eps (default 0 = Bradley-Terry)"),
+}
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("method parameters (override --config)")
-    g.add_argument("--config", type=Path, help="JSON file: {\"vae\": {...}, \"synthesis\": {...}, \"reward\": {...}, \"noise_scale\": x, \"val_fraction\": x}")
-    g.add_argument("--gamma", type=float, help="weight of the W2 divergence term (default 0.1)")
-    g.add_argument("--beta", type=float, help="weight of the KL term (default 0.01)")
-    g.add_argument("--latent-dim", type=int, help="VAE latent dimension (default 16)")
-    g.add_argument("--vae-epochs", type=int, help="VAE training epochs (default 200)")
-    g.add_argument("--sigma2", type=float, help="latent perturbation variance (default 0.01)")
-    g.add_argument("--noise-scale", type=float, help="direct perturbation: noise std relative to each dimension's std (default 0.1)")
-    g.add_argument("--label-smoothing", type=float, help="reward loss label smoothing eps (default 0 = Bradley-Terry)")
+    g.add_argument("--config", type=Path, help='JSON file in the nesting of ExperimentConfig: {"vae": {...}, '
+                   '"synthesis": {...}, "noise_scale": x, "reward": {...}, "val_fraction": x, "best_of": n}')
+    for flag, (path, kind, text) in CONFIG_FLAGS.items():
+        g.add_argument(f"--{flag}", type=kind, help=f"{text}; = {path}")
 
 
 def _experiment_config(args: argparse.Namespace):
+    from .config import from_dict
     from .experiment import ExperimentConfig
 
     o: dict[str, Any] = {}
@@ -58,21 +68,22 @@ def _experiment_config(args: argparse.Namespace):
             raise LensInputError(f"--config {args.config}: not valid JSON ({err})") from None
         if not isinstance(o, dict):
             raise LensInputError(f"--config {args.config}: expected a JSON object")
-    for flag, section, key in [("gamma", "vae", "gamma"), ("beta", "vae", "beta"), ("latent_dim", "vae", "latent_dim"),
-                               ("vae_epochs", "vae", "epochs"), ("sigma2", "synthesis", "sigma2"),
-                               ("label_smoothing", "reward", "label_smoothing")]:
-        if getattr(args, flag, None) is not None:
-            o.setdefault(section, {})[key] = getattr(args, flag)
-    if getattr(args, "noise_scale", None) is not None:
-        o["noise_scale"] = args.noise_scale
-    return ExperimentConfig.from_overrides(o)
+    for flag, (path, _, _) in CONFIG_FLAGS.items():
+        value = getattr(args, flag.replace("-", "_"), None)
+        if value is not None:
+            *sections, key = path.split(".")
+            node = o
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[key] = value
+    return from_dict(ExperimentConfig, o, "config")
 
 
 # ----------------------------------------------------------------------------- subcommands
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from .loaders import embed_best_of_n, embed_preferences, load_best_of_n, load_preferences
-    from .models import load_model
+    from .text.loaders import embed_best_of_n, embed_preferences, load_best_of_n, load_preferences
+    from .text.models import load_model
 
     keys = dict(prompt_key=args.prompt_key)
     if args.format == "best-of-n":
@@ -100,7 +111,7 @@ def cmd_augment(args: argparse.Namespace) -> None:
 
     seeds = PreferencePairs.load(args.pairs)
     cfg = _experiment_config(args)
-    augmenter = make_augmenter(args.method, cfg.augment, seed=args.seed)
+    augmenter = make_augmenter(args.method, cfg, seed=args.seed)
     augmenter.progress = True
     augmenter.fit(seeds)
     out = augmenter.augment(seeds, args.ratio)
@@ -146,14 +157,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     import torch
 
-    from .data import BestOfNSet, EmbeddingTask, PreferencePairs
     from .datasets import load_task
     from .experiment import run_grid, summarize
 
     if args.pairs is not None or args.test is not None:
         if args.pairs is None or args.test is None:
             raise LensInputError("run: custom data needs both --pairs and --test")
-        task = EmbeddingTask("custom", PreferencePairs.load(args.pairs), BestOfNSet.load(args.test))
+        task = load_task("custom", files={"pairs": args.pairs, "test": args.test})
     else:
         task = load_task(args.dataset, layer=args.layer, seed=args.data_seed)
     cfg = _experiment_config(args)
@@ -178,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_build_data(args: argparse.Namespace) -> None:
-    from . import build_data
+    from .text import build_data
 
     build_data.main(args.rest)
 

@@ -8,40 +8,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from .baselines import AugmentConfig, make_augmenter
-from .config import from_dict
 from .data import EmbeddingTask, PreferencePairs
 from .evaluation import evaluate_reward_model, t_halfwidth
 from .io import LensInputError
 from .reward import RewardConfig, train_reward_model
-from .synthesis import SynthesisConfig, check_ratio
-from .vae import VAEConfig
+from .synthesis import check_ratio
 
 
 @dataclass
-class ExperimentConfig:
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+class ExperimentConfig(AugmentConfig):
+    """The augmenter's parameters (`vae`, `synthesis`, `noise_scale`, inherited) and the reward model's.
+
+    Build it with `config.from_dict(ExperimentConfig, {...})`; the dict's nesting is the one spelling
+    of every parameter (see `lens_minimal.config`).
+    """
     reward: RewardConfig = field(default_factory=RewardConfig)
     val_fraction: float = 0.1     # share of seed pairs held out for early stopping (never augmented)
     best_of: int | None = None    # N of Best-of-N; None = all candidates of the test set
-
-    @classmethod
-    def from_overrides(cls, overrides: Mapping[str, Mapping[str, Any] | Any] | None = None) -> "ExperimentConfig":
-        """Build from nested dicts: {"vae": {...}, "synthesis": {...}, "reward": {...}, "noise_scale": x, ...}."""
-        o = dict(overrides or {})
-        vae = from_dict(VAEConfig, o.pop("vae", None), "vae")
-        syn = from_dict(SynthesisConfig, o.pop("synthesis", None), "synthesis")
-        reward = from_dict(RewardConfig, o.pop("reward", None), "reward")
-        aug_keys = {"noise_scale"}
-        aug = from_dict(AugmentConfig, {k: o.pop(k) for k in list(o) if k in aug_keys}, "augment")
-        aug.vae, aug.synthesis = vae, syn
-        return from_dict(cls, {"augment": aug, "reward": reward, **o}, "experiment")
 
 
 def split_seed_pairs(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +51,7 @@ def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: in
     train_idx, val_idx = split_seed_pairs(len(task.train), config.val_fraction, seed)
     seeds, val = task.train.subset(train_idx), task.train.subset(val_idx)
 
-    augmenter = make_augmenter(method, config.augment, seed=seed)
+    augmenter = make_augmenter(method, config, seed=seed)
     t0 = time.perf_counter()
     augmenter.fit(seeds)
     seconds_fit = time.perf_counter() - t0

@@ -68,8 +68,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def tiny_lm(tiny_model_dir):
-    """`(model, tokenizer)` loaded from `tiny_model_dir` with `lens_minimal.models.load_model` (fresh per test)."""
-    from lens_minimal.models import load_model
+    """`(model, tokenizer)` loaded from `tiny_model_dir` with `lens_minimal.text.models.load_model` (fresh per test)."""
+    from lens_minimal.text.models import load_model
 
     return load_model(tiny_model_dir)
 

@@ -7,7 +7,8 @@ import nbformat
 import pytest
 import yaml
 
-from lens_minimal import book, paths
+from lens_minimal import paths
+from lens_minimal.companion import book
 from lens_minimal.io import LensInputError
 
 
@@ -145,7 +146,7 @@ def test_a_failing_notebook_leaves_no_output_only_a_failed_copy(tmp_path, monkey
 @pytest.mark.parametrize("profile", ["default", "smoke"])
 def test_references_exist_and_match_the_profile_parameters(profile):
     """Editing profiles.yml without refreshing data/reference/<profile>/ fails here, before any run."""
-    from lens_minimal import results
+    from lens_minimal.companion import results
 
     for name, per_profile in book.load_profiles().items():
         reference = results.load_reference(name, profile)
@@ -153,4 +154,4 @@ def test_references_exist_and_match_the_profile_parameters(profile):
             used = reference["seeds"] if key == "seeds" else reference["params"][key]   # seeds are stored apart
             assert used == value, (
                 f"{name}.{profile}.{key}: profiles.yml has {value!r}, the reference was made with {used!r}; "
-                f"run `python -m lens_minimal.book build --profile {profile} --update-reference`")
+                f"run `python -m lens_minimal.companion.book build --profile {profile} --update-reference`")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lens_minimal import embeddings as emb
-from lens_minimal.embeddings import cached_extract, extract_embeddings, format_chat
+from lens_minimal.text import embeddings as emb
+from lens_minimal.text.embeddings import cached_extract, extract_embeddings, format_chat
 from lens_minimal.io import LensInputError
 
 ATOL = 1e-5
@@ -135,7 +135,7 @@ def test_invalid_input_names_the_parameter(tiny_lm, kwargs, param):
 
 
 def test_cache_hit_does_not_recompute(tiny_model_dir, lens_cache, monkeypatch):
-    from lens_minimal.models import load_model
+    from lens_minimal.text.models import load_model
 
     _, tok = load_model(tiny_model_dir)
     texts = _texts(tok)

@@ -1,7 +1,7 @@
-"""Hand-written cases for the two gold reward programs (lens_minimal.tasks)."""
+"""Hand-written cases for the two gold reward programs (lens_minimal.text.tasks)."""
 import pytest
 
-from lens_minimal.tasks import TASKS, get_task, instructions, summaries
+from lens_minimal.text.tasks import TASK_PROGRAMS, get_task_program, instructions, summaries
 from lens_minimal.io import LensInputError
 
 
@@ -100,7 +100,7 @@ def test_garbage_and_non_english_score_low():
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t\n"])
 def test_empty_or_whitespace_is_zero(text):
-    for name, task in TASKS.items():
+    for name, task in TASK_PROGRAMS.items():
         meta = task.make_prompts(1, seed=0)[0]["meta"]
         assert task.gold_reward(text, meta) == 0.0, name
 
@@ -170,9 +170,9 @@ def test_summary_garbage():
 
 
 # ------------------------------------------------------------------ both tasks: range and prompt streams
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", sorted(TASK_PROGRAMS))
 def test_scores_stay_in_unit_interval(name):
-    task = TASKS[name]
+    task = TASK_PROGRAMS[name]
     texts = ["", "ok", "A" * 5000, "word " * 3000, "- a\n" * 200, "1 2 3 4 5 6 7 8 9", "!!!???...",
              "Zebra Quokka Yeti 1 22 333.", "the blue sea is calm.", "\x00\x01 binary \ufffd"]
     for row in task.make_prompts(30, seed=1):
@@ -181,9 +181,9 @@ def test_scores_stay_in_unit_interval(name):
             assert 0.0 <= g <= 1.0 and isinstance(g, float)
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", sorted(TASK_PROGRAMS))
 def test_prompts_are_deterministic_prefix_stable_and_varied(name):
-    task = TASKS[name]
+    task = TASK_PROGRAMS[name]
     a, b = task.make_prompts(20, seed=7), task.make_prompts(5, seed=7)
     assert a[:5] == b
     assert len({r["id"] for r in a}) == 20
@@ -193,4 +193,4 @@ def test_prompts_are_deterministic_prefix_stable_and_varied(name):
 
 def test_unknown_task_is_a_clear_error():
     with pytest.raises(LensInputError, match="known"):
-        get_task("haiku")
+        get_task_program("haiku")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lens_minimal import ledger
+from lens_minimal.companion import ledger
 from lens_minimal.io import LensInputError
 
 

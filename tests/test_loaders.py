@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from lens_minimal.embeddings import extract_embeddings, format_chat
+from lens_minimal.text.embeddings import extract_embeddings, format_chat
 from lens_minimal.io import LensInputError
-from lens_minimal.loaders import (
+from lens_minimal.text.loaders import (
     BestOfNRecord, PreferenceRecord, embed_best_of_n, embed_preferences, hh_dialogue_to_messages,
     load_best_of_n, load_preferences, split_hh_dialogue,
 )

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from lens_minimal import models
+from lens_minimal.text import models
 from lens_minimal.io import LensInputError
-from lens_minimal.models import MODEL_REGISTRY, load_model, model_checksum, resolve_model
+from lens_minimal.text.models import MODEL_REGISTRY, load_model, model_checksum, resolve_model
 
 
 def test_local_folder_resolves_to_itself_and_loads(tiny_model_dir):

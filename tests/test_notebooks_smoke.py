@@ -1,10 +1,10 @@
 """Every notebook, executed in the smoke profile, reproduces the committed reference results.
 
 Numbers (`numbers`, `params`, `seeds` of each result file) must match `data/reference/smoke/`
-within RTOL = ATOL = 0.02 (`lens_minimal.book`): enough for float differences between CPUs and
+within RTOL = ATOL = 0.02 (`lens_minimal.companion.book`): enough for float differences between CPUs and
 library builds, far below the effects the book reports. Timings are never compared. After an
 intended change, refresh the references with
-`python -m lens_minimal.book build --profile smoke --update-reference` and commit them.
+`python -m lens_minimal.companion.book build --profile smoke --update-reference` and commit them.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from lens_minimal import book, results
+from lens_minimal.companion import book, results
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lens_minimal import results
+from lens_minimal.companion import results
 from lens_minimal.io import LensInputError
 
 

@@ -12,11 +12,11 @@ import torch
 
 from lens_minimal import paths
 from lens_minimal.io import LensInputError
-from lens_minimal.shipped import load_shipped_task, load_shipped_text, shipped_task_available
-from lens_minimal.tasks import TASKS
+from lens_minimal.text.shipped import load_shipped_task, load_shipped_text, shipped_task_available
+from lens_minimal.text.tasks import TASK_PROGRAMS
 
 DATA = Path(os.environ.get("LENS_SHIPPED_DATA_DIR", paths.DATA_DIR))
-NAMES = sorted(TASKS)
+NAMES = sorted(TASK_PROGRAMS)
 
 
 def _need(name: str) -> dict:
@@ -52,7 +52,7 @@ def test_text_rows_agree_with_gold_program(name):
     _need(name)
     rows = load_shipped_text(name, "train", data_dir=DATA)[:20] + load_shipped_text(name, "test", data_dir=DATA)[:5]
     for r in rows:
-        assert [TASKS[name].gold_reward(t, r["meta"]) for t in r["responses"]] == r["gold"], r["id"]
+        assert [TASK_PROGRAMS[name].gold_reward(t, r["meta"]) for t in r["responses"]] == r["gold"], r["id"]
 
 
 def test_a_damaged_file_fails_the_checksum(tmp_path):
@@ -68,8 +68,8 @@ def test_a_damaged_file_fails_the_checksum(tmp_path):
 
 def test_reembedding_matches_shipped_float16():
     """Four shipped rows re-embedded now with the float32 SmolLM2 match the stored float16 vectors."""
-    from lens_minimal.embeddings import extract_embeddings, format_chat
-    from lens_minimal.models import load_model
+    from lens_minimal.text.embeddings import extract_embeddings, format_chat
+    from lens_minimal.text.models import load_model
 
     name = NAMES[0]
     _need(name)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lens_minimal.baselines import METHODS, AugmentConfig, make_augmenter
+from lens_minimal.config import from_dict
 from lens_minimal.datasets import load_task
 from lens_minimal.experiment import ExperimentConfig, run_one
 from lens_minimal.io import LensInputError
@@ -47,7 +48,7 @@ def test_seed_indices_refer_to_the_callers_rows():
 
 def test_run_one_reports_metrics_and_is_deterministic():
     task = load_task("synthetic", world=SMALL_WORLD)
-    cfg = ExperimentConfig.from_overrides(FAST)
+    cfg = from_dict(ExperimentConfig, FAST)
     a, b = run_one(task, "lens", 4, seed=0, config=cfg), run_one(task, "lens", 4, seed=0, config=cfg)
     keys = {"bon_gold", "bon_random", "bon_oracle", "pairwise_accuracy", "n_train_pairs"}
     assert keys <= set(a)
@@ -60,8 +61,10 @@ def test_unknown_names_are_clear_errors():
         make_augmenter("magic")
     with pytest.raises(LensInputError, match="unknown task"):
         load_task("imagenet")
-    with pytest.raises(LensInputError, match="unknown parameter"):
-        ExperimentConfig.from_overrides({"vae": {"latent": 3}})
+    with pytest.raises(LensInputError, match=r"config\.vae: unknown parameter\(s\) \['latent'\]"):
+        from_dict(ExperimentConfig, {"vae": {"latent": 3}})
+    with pytest.raises(LensInputError, match=r"config: unknown parameter\(s\) \['augment'\]"):
+        from_dict(ExperimentConfig, {"augment": {"vae": {}}})
     with pytest.raises(LensInputError, match="unknown parameter"):
         load_task("synthetic", world={"dims": 3})
     with pytest.raises(LensInputError, match="ratio 1"):
@@ -72,7 +75,7 @@ def test_grid_shares_the_fit_across_ratios_without_changing_numbers():
     from lens_minimal.experiment import run_grid
 
     task = load_task("synthetic", world=SMALL_WORLD)
-    cfg = ExperimentConfig.from_overrides(FAST)
+    cfg = from_dict(ExperimentConfig, FAST)
     df = run_grid(task, ["lens"], [1, 2, 4], [0], cfg, progress=False)
     assert list(zip(df.method, df.ratio)) == [("none", 1), ("lens", 2), ("lens", 4)]
     for _, row in df.iterrows():

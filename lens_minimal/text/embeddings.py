@@ -23,8 +23,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .io import LensInputError, atomic_path
-from .paths import cache_dir as default_cache_dir
+from ..io import LensInputError, atomic_path
+from ..paths import cache_dir as default_cache_dir
 
 POOLINGS = ("last", "mean")
 

@@ -1,9 +1,9 @@
 """Build the companion book: execute every notebook with papermill, render with Jupyter Book, check.
 
-    python -m lens_minimal.book build --profile default         # what `make book` runs
-    python -m lens_minimal.book build --profile smoke --only table1_main_results --no-book
-    python -m lens_minimal.book build --profile smoke --update-reference
-    python -m lens_minimal.book check
+    python -m lens_minimal.companion.book build --profile default         # what `make book` runs
+    python -m lens_minimal.companion.book build --profile smoke --only table1_main_results --no-book
+    python -m lens_minimal.companion.book build --profile smoke --update-reference
+    python -m lens_minimal.companion.book check
 
 Source notebooks (`notebooks/*.ipynb`, no outputs, one cell tagged `parameters`) are executed
 with the parameters of a profile from `notebooks/profiles.yml` into `book/executed/` (build
@@ -31,8 +31,9 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import papermill
 
-from . import paths, results
-from .io import LensInputError, atomic_path, read_yaml
+from .. import paths
+from ..io import LensInputError, atomic_path, read_yaml
+from . import results
 
 PROFILES_FILE = paths.NOTEBOOKS_DIR / "profiles.yml"
 EXECUTED_DIR = paths.BOOK_DIR / "executed"          # executed notebooks (build products)
@@ -335,7 +336,7 @@ def write_generated() -> None:
 
 def _cli_help() -> str:
     """`lens --help` followed by `lens <command> --help` for every subcommand, 100 columns wide."""
-    from .cli import build_parser   # the `lens` entry point's parser
+    from ..cli import build_parser   # the `lens` entry point's parser
 
     with _environment(COLUMNS="100"):
         parser = build_parser()
@@ -403,7 +404,7 @@ def check(html_dir: str | Path | None = None) -> list[str]:
     html_dir = Path(html_dir or HTML_DIR)
     problems: list[str] = []
     if not html_dir.exists():
-        return [f"{html_dir}: no built book; run `python -m lens_minimal.book build`"]
+        return [f"{html_dir}: no built book; run `python -m lens_minimal.companion.book build`"]
     pages = {p: _parse(p) for p in html_dir.rglob("*.html")
              if p.relative_to(html_dir).parts[0] not in ("_static", "_sources")}   # theme templates, not pages
 
@@ -493,7 +494,7 @@ def _referenced_figures() -> dict[Path, str]:
 # --- command line ---------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lens_minimal.book", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lens_minimal.companion.book", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="execute the notebooks, render the book, check it")
     b.add_argument("--profile", default="default", help="parameter set from notebooks/profiles.yml (default: default)")

@@ -1,4 +1,4 @@
-"""Loading the shipped SmolLM2 tasks (`data/<task>/`, built by `lens_minimal.build_data`).
+"""Loading the shipped SmolLM2 tasks (`data/<task>/`, built by `lens_minimal.text.build_data`).
 
 `load_shipped_task(name, layer)` returns the `EmbeddingTask` every experiment consumes:
   * train: the seed preference pairs (one per training prompt) as `PreferencePairs` (N, d);
@@ -11,17 +11,16 @@ file is checked on load (`verify=True`), so a damaged or half-copied `data/` fai
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
-from . import paths
-from .build_data import read_jsonl_gz, shard_complete, shard_paths
-from .data import BestOfNSet, EmbeddingTask, PreferencePairs
-from .io import LensInputError
+from .. import paths
+from ..data import BestOfNSet, EmbeddingTask, PreferencePairs
+from ..io import LensInputError, sha256_file
+from .shards import read_jsonl_gz, shard_complete, shard_paths
 
 SPLITS = ("train", "test")
 
@@ -68,7 +67,7 @@ def _verify(folder: Path, manifest: dict) -> None:
         path = folder / rel
         if not path.is_file():
             raise LensInputError(f"{path}: listed in {folder / 'manifest.json'} but missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+        if sha256_file(path) != sha:
             raise LensInputError(f"{path}: sha256 differs from {folder / 'manifest.json'} (damaged or rebuilt file)")
 
 

