@@ -113,29 +113,52 @@ class BestOfNSet:
 
 @dataclass
 class EmbeddingTask:
-    """What every experiment consumes: seed pairs to learn from and a Best-of-N test set.
+    """What every experiment consumes: seed pairs to learn from and a test set.
 
-    `pool` optionally holds extra responses per training prompt (text-space augmentation draws
-    from it): `pool_embeddings` (M, K, d) with `pool_gold` (M, K), row m belonging to seed pair m.
+    `test` is a `BestOfNSet` (tasks with a gold reward: Best-of-N gold and pairwise accuracy) or a
+    `PreferencePairs` of held-out pairs (real human labels, no gold reward: held-out pairwise
+    accuracy only). `pool` optionally holds extra responses per training prompt (text-space
+    augmentation draws from it): `pool_embeddings` (M, K, d) with `pool_gold` (M, K), row m
+    belonging to seed pair m.
     """
 
     name: str
     train: PreferencePairs
-    test: BestOfNSet
+    test: BestOfNSet | PreferencePairs
     pool_embeddings: torch.Tensor | None = None
     pool_gold: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.train.dim != self.test.embeddings.shape[-1]:
+        test_dim = self.test.dim if isinstance(self.test, PreferencePairs) else self.test.embeddings.shape[-1]
+        if self.train.dim != test_dim:
             raise LensInputError(
-                f"task {self.name!r}: train embeddings have d={self.train.dim} but test embeddings have "
-                f"d={self.test.embeddings.shape[-1]}"
+                f"task {self.name!r}: train embeddings have d={self.train.dim} but test embeddings have d={test_dim}"
             )
 
     @property
     def dim(self) -> int:
         return self.train.dim
+
+    @property
+    def has_gold(self) -> bool:
+        """True when the test set carries gold rewards (Best-of-N); False for held-out human pairs."""
+        return isinstance(self.test, BestOfNSet)
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the book reports first: "bon_gold" with a gold reward, else "pairwise_accuracy"."""
+        return "bon_gold" if self.has_gold else "pairwise_accuracy"
+
+    def with_seed_pairs(self, n: int) -> "EmbeddingTask":
+        """The same task with only its first `n` seed pairs (nested subsets for the seed-size ablation)."""
+        if not 2 <= n <= len(self.train):
+            raise LensInputError(f"task {self.name!r}: n seed pairs must be in 2..{len(self.train)}, got {n}")
+        keep = torch.arange(n)
+        pool = None if self.pool_embeddings is None else self.pool_embeddings[:n]
+        gold = None if self.pool_gold is None else self.pool_gold[:n]
+        return EmbeddingTask(self.name, self.train.subset(keep), self.test, pool, gold,
+                             {**self.info, "n_seed_pairs": n})
 
 
 def _load_safetensors(path: str | Path, required: tuple[str, ...]) -> dict[str, torch.Tensor]:

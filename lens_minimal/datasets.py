@@ -13,21 +13,23 @@ from .data import BestOfNSet, EmbeddingTask, PreferencePairs
 from .io import LensInputError
 from .worlds.synthetic import SyntheticWorldConfig, make_synthetic_task
 
-SHIPPED_TASKS = ("instructions", "summaries")
+SHIPPED_TASKS = ("instructions", "summaries")   # SmolLM2 tasks with gold-reward programs
+PAIR_DATASETS = ("hh-harmless",)                 # real human pairs: held-out pairwise accuracy only
 
 
 def available_tasks() -> list[str]:
     """Names of the tasks whose data is present on this machine."""
     from .text.shipped import shipped_task_available
 
-    return ["synthetic"] + [t for t in SHIPPED_TASKS if shipped_task_available(t)]
+    return ["synthetic"] + [t for t in (*SHIPPED_TASKS, *PAIR_DATASETS) if shipped_task_available(t)]
 
 
 def load_task(name: str, *, layer: str = "last", seed: int = 0, world: dict[str, Any] | None = None,
               files: Mapping[str, str] | None = None) -> EmbeddingTask:
     """Load task `name`: your own embedded files when `files` = {"pairs": ..., "test": ...} is given
     (from `lens embed`), else "synthetic" (with `world` overrides of `SyntheticWorldConfig` and data
-    `seed`) or a shipped SmolLM2 task ("instructions", "summaries") at embedding `layer`."""
+    `seed`), a shipped SmolLM2 task ("instructions", "summaries") or the real HH-RLHF pairs
+    ("hh-harmless", test = held-out pairs) at embedding `layer`."""
     if files is not None:
         missing = sorted({"pairs", "test"} - set(files))
         if missing:
@@ -39,4 +41,8 @@ def load_task(name: str, *, layer: str = "last", seed: int = 0, world: dict[str,
         from .text.shipped import load_shipped_task
 
         return load_shipped_task(name, layer=layer)
-    raise LensInputError(f"unknown task {name!r}; known: {['synthetic', *SHIPPED_TASKS]}")
+    if name in PAIR_DATASETS:
+        from .text.hh_harmless import load_hh_harmless
+
+        return load_hh_harmless(layer=layer)
+    raise LensInputError(f"unknown task {name!r}; known: {['synthetic', *SHIPPED_TASKS, *PAIR_DATASETS]}")

@@ -5,7 +5,11 @@
   the mean gold) and `oracle` (the gold-best candidate).
 - Pairwise accuracy on held-out pairs: every pair of candidates of a test prompt whose gold rewards
   differ, counted right when the reward model orders it as the gold reward does (ties: half).
-- Bootstrap 95% intervals over prompts (scipy.stats.bootstrap, percentile method, fixed seed).
+  On data without a gold reward (real human pairs, e.g. HH-RLHF) the test set is a set of
+  held-out preference pairs and this is the only metric: the share of pairs where the chosen
+  response scores higher (ties: half).
+- Bootstrap 95% intervals over prompts or held-out pairs (scipy.stats.bootstrap, percentile method,
+  fixed seed); `paired_gain_ci` compares two methods on the same items and seeds.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .data import BestOfNSet
+from .data import BestOfNSet, PreferencePairs
 from .io import LensInputError
 
 
@@ -69,11 +73,50 @@ def t_halfwidth(values: np.ndarray, confidence: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
 
 
-def evaluate_reward_model(model: torch.nn.Module, test: BestOfNSet, n: int | None = None) -> dict[str, float]:
-    """Best-of-N gold (with references and a 95% interval) and pairwise accuracy of `model` on `test`."""
+def held_out_pair_scores(model: torch.nn.Module, pairs: PreferencePairs) -> torch.Tensor:
+    """Per held-out pair: 1 if the chosen response scores higher, 0 if lower, 0.5 on a tie. (N,)"""
+    margin = model.score(pairs.e_chosen) - model.score(pairs.e_rejected)     # (N,)
+    return (margin > 0).float() + 0.5 * (margin == 0).float()
+
+
+def evaluate_reward_model(model: torch.nn.Module, test: BestOfNSet | PreferencePairs, n: int | None = None,
+                          per_item: bool = False) -> dict:
+    """Metrics of `model` on `test`, each with a 95% bootstrap interval over prompts (or pairs).
+
+    Best-of-N set: `bon_gold` (+ `bon_random`, `bon_oracle`, interval) and `pairwise_accuracy`.
+    Held-out pairs: `pairwise_accuracy` (+ interval); the Best-of-N keys are NaN.
+    `per_item=True` adds `per_item`: the picked gold per prompt, or the 1/0.5/0 score per held-out
+    pair, the unit that `paired_gain_ci` resamples.
+    """
+    if isinstance(test, PreferencePairs):
+        right = held_out_pair_scores(model, test)
+        low, high = bootstrap_ci(right)
+        out = {"bon_gold": float("nan"), "bon_random": float("nan"), "bon_oracle": float("nan"),
+               "bon_gold_ci_low": float("nan"), "bon_gold_ci_high": float("nan"),
+               "pairwise_accuracy": right.mean().item(), "pairwise_accuracy_ci_low": low,
+               "pairwise_accuracy_ci_high": high}
+        return {**out, "per_item": right.tolist()} if per_item else out
     scores = model.score(test.embeddings)             # (P, N)
     out = best_of_n(scores, test.gold, n)
     picks = best_of_n_picks(scores if n is None else scores[:, :n], test.gold if n is None else test.gold[:, :n])
     out["bon_gold_ci_low"], out["bon_gold_ci_high"] = bootstrap_ci(picks)
     out["pairwise_accuracy"] = pairwise_accuracy(scores, test.gold)
-    return out
+    return {**out, "per_item": picks.tolist()} if per_item else out
+
+
+def paired_gain_ci(a: np.ndarray, b: np.ndarray, confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """Gain of method A over method B on the same test items: per-item scores (S, P) for S seeds.
+
+    The gain is mean over seeds and items of a - b; its interval resamples the P items (prompts or
+    held-out pairs) of the seed-averaged differences (scipy.stats.bootstrap, paired), so it covers
+    the test-set sampling error; the seeds' spread is reported beside it (`gain_sd_over_seeds`).
+    """
+    a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
+    if a.shape != b.shape:
+        raise LensInputError(f"paired gain: per-item scores of shape {a.shape} and {b.shape} differ "
+                             "(same seeds and test items needed)")
+    low, high = bootstrap_ci(a.mean(axis=0), b.mean(axis=0), seed=seed, confidence=confidence)
+    per_seed = (a - b).mean(axis=1)
+    return {"gain": float(per_seed.mean()), "gain_ci_low": low, "gain_ci_high": high,
+            "gain_sd_over_seeds": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan"),
+            "n_seeds": int(a.shape[0]), "n_items": int(a.shape[1])}

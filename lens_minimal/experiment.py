@@ -10,13 +10,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from .baselines import AugmentConfig, make_augmenter
 from .data import EmbeddingTask, PreferencePairs
-from .evaluation import evaluate_reward_model, t_halfwidth
+from .evaluation import evaluate_reward_model, paired_gain_ci, t_halfwidth
 from .io import LensInputError
 from .reward import RewardConfig, train_reward_model
 from .synthesis import check_ratio
@@ -44,7 +45,7 @@ def split_seed_pairs(n: int, val_fraction: float, seed: int) -> tuple[torch.Tens
 
 
 def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: int,
-               config: ExperimentConfig | None = None) -> list[dict[str, Any]]:
+               config: ExperimentConfig | None = None, per_item: bool = False) -> list[dict[str, Any]]:
     """`run_one` for several ratios, fitting the augmenter once (its fit does not depend on the ratio)."""
     config = config or ExperimentConfig()
     ratios = [check_ratio(r) for r in ratios]
@@ -62,7 +63,7 @@ def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: in
         t2 = time.perf_counter()
         model, history = train_reward_model(augmented, val, config.reward, seed=seed)
         t3 = time.perf_counter()
-        metrics = evaluate_reward_model(model, task.test, n=config.best_of)
+        metrics = evaluate_reward_model(model, task.test, n=config.best_of, per_item=per_item)
         rows.append({
             "task": task.name, "method": method, "ratio": ratio, "seed": seed, **metrics,
             "n_train_pairs": len(augmented), "n_synthetic_pairs": int(augmented.is_synthetic.sum()),
@@ -72,29 +73,61 @@ def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: in
     return rows
 
 
-def run_one(task: EmbeddingTask, method: str, ratio: int, seed: int, config: ExperimentConfig | None = None) -> dict[str, Any]:
+def run_one(task: EmbeddingTask, method: str, ratio: int, seed: int, config: ExperimentConfig | None = None,
+            per_item: bool = False) -> dict[str, Any]:
     """Fit the augmenter on the seed pairs, augment to `ratio`, train the reward MLP and evaluate it.
 
-    Returns a flat dict: task, method, ratio, seed, bon_gold (+ bon_random, bon_oracle, 95% interval),
-    pairwise_accuracy, n_train_pairs, n_synthetic_pairs, epochs, seconds_fit/augment/train.
+    Returns a flat dict: task, method, ratio, seed, bon_gold (+ bon_random, bon_oracle, 95% interval;
+    NaN on held-out-pair tasks), pairwise_accuracy (+ interval on held-out-pair tasks),
+    n_train_pairs, n_synthetic_pairs, epochs, seconds_fit/augment/train, and with `per_item` the
+    per-prompt (or per-pair) scores that `paired_gains` compares.
     """
-    return run_ratios(task, method, [ratio], seed, config)[0]
+    return run_ratios(task, method, [ratio], seed, config, per_item)[0]
 
 
 def run_grid(task: EmbeddingTask, methods: Iterable[str], ratios: Iterable[int], seeds: Iterable[int],
-             config: ExperimentConfig | None = None, progress: bool = True) -> pd.DataFrame:
+             config: ExperimentConfig | None = None, progress: bool = True, per_item: bool = False) -> pd.DataFrame:
     """`run_one` for every (method, ratio, seed); ratio 1 runs once per seed, as method 'none'.
 
     The augmenter of a (method, seed) is fitted once and serves every ratio (same numbers as `run_one`).
+    A grid with nothing to run (e.g. only method 'none' without ratio 1) is an input error.
     """
     methods, ratios, seeds = list(methods), sorted(set(ratios)), list(seeds)
     up = [r for r in ratios if r != 1]
     jobs = [("none", [1], s) for s in seeds] if 1 in ratios else []
     jobs += [(m, up, s) for m in methods if m != "none" for s in seeds] if up else []
+    if not jobs:
+        raise LensInputError(
+            f"nothing to run: methods {methods}, ratios {ratios}, seeds {seeds}. Ratio 1 is no augmentation "
+            "(method 'none'); an augmentation method needs a ratio > 1, and at least one seed is needed")
     rows = []
     for m, rs, s in tqdm(jobs, desc=f"{task.name} grid", disable=not progress):
-        rows += run_ratios(task, m, rs, s, config)
+        rows += run_ratios(task, m, rs, s, config, per_item)
     return pd.DataFrame(rows)
+
+
+def paired_gains(df: pd.DataFrame, baseline: tuple[str, int] = ("none", 1), metric_of: str = "per_item") -> pd.DataFrame:
+    """Gain of every (task, method, ratio) over `baseline` (method, ratio) on the same seeds and test items.
+
+    `df` comes from `run_grid(..., per_item=True)`. One row per (task, method, ratio) other than the
+    baseline: `gain` (mean over seeds and items), its paired bootstrap 95% interval over test items
+    (`evaluation.paired_gain_ci`), the spread over seeds and the counts.
+    """
+    if metric_of not in df.columns:
+        raise LensInputError(f"paired_gains: column {metric_of!r} missing; run the grid with per_item=True")
+    out = []
+    for task, g in df.groupby("task", sort=False):
+        base = g[(g.method == baseline[0]) & (g.ratio == baseline[1])].set_index("seed")[metric_of]
+        if base.empty:
+            raise LensInputError(f"paired_gains: task {task!r} has no baseline rows {baseline}")
+        for (method, ratio), h in g.groupby(["method", "ratio"], sort=False):
+            if (method, ratio) == tuple(baseline):
+                continue
+            seeds = [s for s in h.seed if s in base.index]
+            a = np.stack([np.asarray(v) for v in h.set_index("seed").loc[seeds, metric_of]])
+            b = np.stack([np.asarray(base.loc[s]) for s in seeds])
+            out.append({"task": task, "method": method, "ratio": ratio, **paired_gain_ci(a, b)})
+    return pd.DataFrame(out)
 
 
 def summarize(df: pd.DataFrame, by: Iterable[str] = ("task", "method", "ratio"),

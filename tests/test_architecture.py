@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 RANK = {"core": 0, "text": 1, "companion": 2}
 LAZY_UPWARD = {   # core module -> text modules it may import inside a function
     "lens_minimal.cli": {"lens_minimal.text.loaders", "lens_minimal.text.models", "lens_minimal.text.build_data"},
-    "lens_minimal.datasets": {"lens_minimal.text.shipped"},
+    "lens_minimal.datasets": {"lens_minimal.text.shipped", "lens_minimal.text.hh_harmless"},
 }
 
 

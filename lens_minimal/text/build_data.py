@@ -45,6 +45,7 @@ from .. import paths
 from ..config import from_dict
 from ..experiment import run_grid, summarize
 from ..io import LensInputError, atomic_path, sha256_file, write_json
+from . import hh_harmless
 from .generation import batch_seed, sample_responses
 from .shipped import load_shipped_task
 from .shards import gzip_jsonl, layer_name, read_jsonl_gz, shard_complete, shard_paths
@@ -431,7 +432,9 @@ def write_data_card(out: Path, name: str) -> None:
 def build_data_main(argv: Sequence[str] | None = None) -> int:
     """Command line for `lens build-data` / `python -m lens_minimal.text.build_data`."""
     p = argparse.ArgumentParser(prog="lens build-data", description="Build (or resume) the default SmolLM2 data.")
-    p.add_argument("--tasks", nargs="+", default=["instructions", "summaries"], help="task names")
+    p.add_argument("--tasks", nargs="+", default=["instructions", "summaries", hh_harmless.NAME],
+                   help=f"task names: instructions, summaries (sampled and gold-scored), {hh_harmless.NAME} "
+                        "(embeds the shipped HH-RLHF pairs)")
     p.add_argument("--out", default=str(paths.DATA_DIR), help="output folder (default: the repo's data/)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (on a CPU shared with other jobs use 1: "
                    "oversubscribed threads made sampling 10x slower in our measurements)")
@@ -450,7 +453,13 @@ def build_data_main(argv: Sequence[str] | None = None) -> int:
         overrides[key] = json.loads(value) if value[:1] in "[{0123456789-" or value in ("true", "false") else value
     base = dataclasses.asdict(BuildConfig())
     cfg = from_dict(BuildConfig, {**base, **overrides}, where="--set")
-    build_data(tuple(args.tasks), args.out, cfg, threads=args.threads, progress=not args.quiet)
+    gold_tasks = tuple(t for t in args.tasks if t != hh_harmless.NAME)
+    if gold_tasks:
+        build_data(gold_tasks, args.out, cfg, threads=args.threads, progress=not args.quiet)
+    if hh_harmless.NAME in args.tasks:   # embeds the shipped HH-RLHF file (no sampling, no gold program)
+        if args.threads:
+            torch.set_num_threads(int(args.threads))
+        hh_harmless.build_hh_harmless(args.out, progress=not args.quiet)
     return 0
 
 

@@ -29,7 +29,7 @@ def _task_dir(name: str, data_dir: str | Path | None) -> Path:
     return Path(data_dir or paths.DATA_DIR) / name
 
 
-def _manifest(name: str, data_dir: str | Path | None) -> dict:
+def read_manifest(name: str, data_dir: str | Path | None) -> dict:
     """The task's manifest; a clear error for a missing or partial build."""
     folder = _task_dir(name, data_dir)
     path = folder / "manifest.json"
@@ -62,7 +62,7 @@ def shipped_task_available(name: str, data_dir: str | Path | None = None) -> boo
     return all((folder / rel).is_file() for rel in manifest.get("files", {}))
 
 
-def _verify(folder: Path, manifest: dict) -> None:
+def verify_files(folder: Path, manifest: dict) -> None:
     for rel, sha in manifest["files"].items():
         path = folder / rel
         if not path.is_file():
@@ -79,7 +79,7 @@ def load_shipped_text(name: str, split: str, data_dir: str | Path | None = None)
     """
     if split not in SPLITS:
         raise LensInputError(f"split: unknown value {split!r}; known: {list(SPLITS)}")
-    manifest = _manifest(name, data_dir)
+    manifest = read_manifest(name, data_dir)
     folder = _task_dir(name, data_dir)
     return [row for s in range(manifest["shards"][split])
             for row in read_jsonl_gz(shard_paths(folder.parent, name, split, s)[0])]
@@ -104,13 +104,13 @@ def load_shipped_task(name: str, layer: str = "last", *, data_dir: str | Path | 
                       verify: bool = True) -> EmbeddingTask:
     """The shipped task `name` ("instructions" or "summaries") at embedding `layer`
     ("last", "layer10" or "layer20") as an `EmbeddingTask` (see the module docstring)."""
-    manifest = _manifest(name, data_dir)
+    manifest = read_manifest(name, data_dir)
     folder = _task_dir(name, data_dir)
     layers = sorted(manifest["embeddings"]["layers"])
     if layer not in layers:
         raise LensInputError(f"layer: unknown value {layer!r} for shipped task {name!r}; known: {layers}")
     if verify:
-        _verify(folder, manifest)
+        verify_files(folder, manifest)
     train_rows, e = _load_split(folder, name, "train", manifest["shards"]["train"], layer)
     idx = torch.arange(len(train_rows))
     chosen = torch.tensor([r["chosen"] for r in train_rows])
