@@ -29,7 +29,7 @@ from .io import LensInputError, atomic_path
 
 @dataclass
 class RewardConfig:
-    hidden_dim: int = 256         # width of the single hidden layer
+    hidden_dim: int = 256         # width of the single hidden layer; 0 = a linear reward (a linear probe)
     dropout: float = 0.1          # dropout after the hidden layer
     lr: float = 1e-3              # AdamW learning rate
     weight_decay: float = 0.01    # AdamW weight decay
@@ -44,6 +44,8 @@ class RewardConfig:
             raise LensInputError(f"RewardConfig.label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not 0.0 <= self.dropout < 1.0:
             raise LensInputError(f"RewardConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.hidden_dim < 0:
+            raise LensInputError(f"RewardConfig.hidden_dim must be >= 0 (0 = linear), got {self.hidden_dim}")
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -55,13 +57,14 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, label_s
 
 
 class RewardMLP(nn.Module):
-    """r_o(e): standardise, Linear(d, h) -> GELU -> Dropout -> Linear(h, 1)."""
+    """r_o(e): standardise, Linear(d, h) -> GELU -> Dropout -> Linear(h, 1); with h = 0, Linear(d, 1)."""
 
     def __init__(self, dim: int, config: RewardConfig | None = None):
         super().__init__()
         self.config = config = config or RewardConfig()
-        self.net = nn.Sequential(
-            nn.Linear(dim, config.hidden_dim), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(config.hidden_dim, 1),
+        h = config.hidden_dim
+        self.net = nn.Sequential(nn.Linear(dim, 1)) if h == 0 else nn.Sequential(
+            nn.Linear(dim, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, 1),
         )
         self.register_buffer("center", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))

@@ -234,3 +234,115 @@ def load_hh_text(data_dir: str | Path | None = None) -> list[dict]:
     manifest = read_manifest(NAME, data_dir)
     folder = Path(data_dir or paths.DATA_DIR) / NAME
     return [r for s in range(manifest["shards"][SPLIT]) for r in read_jsonl_gz(shard_paths(folder.parent, NAME, SPLIT, s)[0])]
+
+
+# ----------------------------------------------------------------------------- the data card
+
+def length_baselines(rows: list[dict], ids: list[int]) -> dict[str, float]:
+    """Label statistics of rows `ids` from text alone: how often the chosen response is the longer
+    one, and the held-out accuracy of "the shorter wins" and "the longer wins" (equal length: half)."""
+    right_short = right_long = longer = 0.0
+    for i in ids:
+        c, r = len(rows[i]["chosen"]), len(rows[i]["rejected"])
+        right_short += 1.0 if c < r else 0.5 if c == r else 0.0
+        right_long += 1.0 if c > r else 0.5 if c == r else 0.0
+        longer += c > r
+    n = len(ids)
+    return {"shorter_wins_accuracy": right_short / n, "longer_wins_accuracy": right_long / n,
+            "frac_chosen_longer": longer / n}
+
+
+def near_duplicate_share(rows: list[dict], threshold: float = 0.9) -> dict[str, float]:
+    """Share of pairs whose two responses are identical, or similar at `threshold` or more
+    (`difflib.SequenceMatcher.ratio` on the raw strings)."""
+    import difflib
+
+    same = sum(r["chosen"] == r["rejected"] for r in rows)
+    near = sum(difflib.SequenceMatcher(None, r["chosen"], r["rejected"], autojunk=False).ratio() >= threshold
+               for r in rows)
+    return {"frac_identical": same / len(rows), "frac_near_identical": near / len(rows), "threshold": threshold}
+
+
+def sanity_runs(task: EmbeddingTask, seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> dict[str, dict[str, float]]:
+    """No-augmentation reward models on the seed pairs, held-out accuracy over `seeds`: the
+    embedding MLP (the book's baseline) and a linear probe (the same trainer with hidden_dim = 0)."""
+    from ..config import from_dict
+    from ..experiment import ExperimentConfig, run_grid, summarize
+
+    out = {}
+    for label, cfg in (("mlp", {}), ("linear_probe", {"reward": {"hidden_dim": 0, "dropout": 0.0}})):
+        df = run_grid(task, [], [1], list(seeds), from_dict(ExperimentConfig, cfg), progress=False)
+        row = summarize(df, metrics=("pairwise_accuracy",)).iloc[0]
+        out[label] = {"mean": float(row.pairwise_accuracy_mean), "sd": float(row.pairwise_accuracy_std),
+                      "ci95": float(row.pairwise_accuracy_ci), "n_seeds": int(row.n_seeds)}
+    return out
+
+
+def write_hh_data_card(out: str | Path = paths.DATA_DIR) -> Path:
+    """`data/hh-harmless/README.md`: source, licence, content warning, split, truncation, label statistics
+    (lengths, length heuristics, near-duplicates) and the no-augmentation sanity runs."""
+    folder = Path(out) / NAME
+    manifest = read_manifest(NAME, out)
+    rows = load_hh_text(out)
+    split = json.loads((folder / "split.json").read_text())
+    task = load_hh_harmless(data_dir=out)
+    c, cfg = manifest["counts"], manifest["config"]
+    n_tok = torch.tensor([r["n_tokens"] for r in rows], dtype=torch.float32)          # (R, 2): chosen, rejected
+    lens_chars = torch.tensor([[len(r["chosen"]), len(r["rejected"])] for r in rows], dtype=torch.float32)
+    held, every = length_baselines(rows, split["test"]), length_baselines(rows, list(range(len(rows))))
+    dup = near_duplicate_share(rows)
+    runs = sanity_runs(task)
+
+    def pm(d):
+        return f"{d['mean']:.3f} ± {d['sd']:.3f} (95% interval ± {d['ci95']:.3f}, {d['n_seeds']} seeds)"
+
+    lines = [
+        f"# Data card: `{NAME}`", "",
+        "> **Content warning.** These are red-teaming dialogues: people try to get the assistant to say or do "
+        "harmful things. Many contain offensive, violent, sexual or hateful text, by design. This card shows "
+        "no example dialogue.", "",
+        "## Source and licence", "",
+        f"* `{SOURCE_FILE}`: Anthropic HH-RLHF, harmless-base tranche, test split (Bai et al. 2022, *Training a "
+        "Helpful and Harmless Assistant with Reinforcement Learning from Human Feedback*, arXiv 2204.05862), "
+        f"shipped byte-identical (sha256 `{SOURCE_SHA256}`).",
+        f"* Licence: MIT, in `{LICENSE_FILE}` beside this card.",
+        "* Labels are human: a crowdworker chose the less harmful of two assistant replies. There is no gold "
+        "reward, so the metric is held-out pairwise accuracy (with a paired bootstrap interval between methods).", "",
+        "## Contents and embedding", "",
+        f"* {c['rows']} pairs. Prompt = the dialogue through the last `Assistant:` turn (as chat messages), "
+        "response = the final turn (`lens_minimal.text.loaders`, format `hh-rlhf`). Five rows whose response "
+        "itself contains an `Assistant:` turn are split at the chosen/rejected common prefix instead.",
+        f"* Embedded with `{cfg['model']}` (weights sha256 `{manifest['model']['weights_checksum']}`) through its "
+        "chat template, float32 model, last real token, stored float16; layers `last`, 10 and 20, each "
+        f"(P, 2, d) = chosen, rejected. Build: `lens build-data --tasks {NAME}` (module "
+        "`lens_minimal.text.hh_harmless`, resumable shard by shard).",
+        f"* Truncation: texts over {cfg['max_length']} tokens keep their last {cfg['max_length']} tokens (the start of "
+        f"the dialogue is cut, the response and final token stay). {c['truncated_texts']} of {2 * c['rows']} texts "
+        f"({c['truncated_rows']} rows) were cut.",
+        f"* Tokens per text (chat-formatted): chosen mean {n_tok[:, 0].mean():.0f}, rejected mean "
+        f"{n_tok[:, 1].mean():.0f}, longest {n_tok.max():.0f}.", "",
+        "## Split", "",
+        f"A permutation of the rows seeded by {split['seed']} (`make_split`, stored in `split.json`): its first "
+        f"{len(split['train'])} rows are the seed pairs, in that order, so the first n of them are the nested "
+        f"subset of size n used by the seed-size ablation; the other {len(split['test'])} rows are held out. "
+        "Load with `lens_minimal.datasets.load_task(\"hh-harmless\", layer=...)`.", "",
+        "## Can the labels be learned? What a reader needs to judge them", "",
+        f"* Response length (characters): chosen mean {lens_chars[:, 0].mean():.0f}, rejected mean "
+        f"{lens_chars[:, 1].mean():.0f}; the chosen reply is the longer one in {every['frac_chosen_longer']:.3f} of "
+        "all pairs.",
+        f"* Identical responses: {dup['frac_identical']:.4f} of pairs; near-identical (difflib ratio >= "
+        f"{dup['threshold']}): {dup['frac_near_identical']:.4f}.", "",
+        "| predictor | held-out pairwise accuracy |", "|---|---|",
+        "| random | 0.500 |",
+        f"| the shorter response wins | {held['shorter_wins_accuracy']:.3f} |",
+        f"| the longer response wins | {held['longer_wins_accuracy']:.3f} |",
+        f"| linear probe on the embeddings (Bradley-Terry, no hidden layer) | {pm(runs['linear_probe'])} |",
+        f"| no-augmentation embedding MLP (the book's baseline) | {pm(runs['mlp'])} |", "",
+        "Both reward models: `lens_minimal.experiment.run_grid(task, [], [1], seeds=[0, 1, 2, 3, 4])` "
+        "on the seed pairs (10% held out for early stopping), scored on the held-out pairs; the probe sets "
+        "`reward.hidden_dim = 0`. Computed by `lens_minimal.text.hh_harmless.write_hh_data_card`.",
+    ]
+    path = folder / "README.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return path
