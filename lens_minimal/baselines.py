@@ -14,9 +14,13 @@ An augmenter is fitted on the seed pairs, then asked for an augmented set of exa
 - `gaussian`     Gaussian sampling: one diagonal Gaussian fitted to the chosen embeddings and one to
                  the rejected embeddings; synthetic pairs are independent draws (chosen from the
                  first, rejected from the second), belonging to no seed pair (seed_index = -1).
+- `text_aug`     Text augmentation (Table 1, "embedding MLP with text augmentation"): extra pairs
+                 of *real* responses from the task's response pool (other sampled responses of the
+                 same training prompt, already embedded), oriented by an annotator
+                 (`lens_minimal.annotators`: simulated at agreement a, or a judge's label file).
 
-Text-space rows of Table 1 (fine-tuned, LoRA, self-rewarding, text augmentation) need the LLM and
-live elsewhere.
+The other text-space rows (fine-tuned, LoRA, self-rewarding reward models) train the LLM itself and
+live in `lens_minimal.text.reward_lm`.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ from typing import Callable
 
 import torch
 
-from .data import PreferencePairs
+from .annotators import AnnotatorConfig, LabelTable, SimulatedAnnotator, candidate_pairs
+from .data import EmbeddingTask, PreferencePairs
 from .io import LensInputError
 from .synthesis import SynthesisConfig, check_ratio, combinatorial_pairs, synthesize, synthetic_per_side
 from .vae import VAEConfig, train_vae
@@ -37,6 +42,7 @@ class AugmentConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)                    # for lens, lens_no_div, vae_prior
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)  # for lens, lens_no_div, vae_prior
     noise_scale: float = 0.1    # direct perturbation: noise std as a fraction of each dimension's std
+    annotator: AnnotatorConfig = field(default_factory=AnnotatorConfig)  # text_aug: who orients the pool pairs
 
 
 class Augmenter:
@@ -49,6 +55,10 @@ class Augmenter:
     def __init__(self, config: AugmentConfig | None = None, seed: int = 0):
         self.config = config or AugmentConfig()
         self.seed = seed
+
+    def bind(self, task: EmbeddingTask) -> "Augmenter":
+        """Give the augmenter the task (only text augmentation reads it: its response pool)."""
+        return self
 
     def fit(self, seeds: PreferencePairs) -> "Augmenter":
         return self
@@ -135,6 +145,84 @@ class GaussianSamplingAugmenter(Augmenter):
         )
 
 
+class TextAugmenter(Augmenter):
+    """Extra pairs of real pool responses of the seeds' own prompts, oriented by an annotator.
+
+    Each seed prompt has 2 + K embedded responses (0 = chosen, 1 = rejected, 2.. = pool) and 9
+    candidate pairs for K = 3 (`annotators.candidate_pairs`). Every candidate of the task is labelled
+    once (so a pair's label does not depend on which seeds are in the split); `augment` then takes
+    (ratio - 1) * N of the seeds' labelled candidates, spread evenly over the seeds: candidates are
+    shuffled within each seed and taken rank by rank (round robin, ties in rank broken at random).
+    Only the seeds' own prompts are used: validation prompts never contribute pool pairs.
+    """
+
+    name = "text_aug"
+
+    def bind(self, task: EmbeddingTask) -> "TextAugmenter":
+        if task.pool_embeddings is None or task.pool_gold is None:
+            raise LensInputError(f"method 'text_aug': task {task.name!r} has no response pool "
+                                 "(pool_embeddings/pool_gold; the shipped tasks have one at layer 'last')")
+        n = len(task.train)
+        if task.pool_embeddings.shape[0] != n:
+            raise LensInputError(f"task {task.name!r}: pool has {task.pool_embeddings.shape[0]} rows, train has {n}")
+        gold_c = torch.as_tensor(task.info.get("gold_chosen", [float("nan")] * n), dtype=torch.float32)
+        gold_r = torch.as_tensor(task.info.get("gold_rejected", [float("nan")] * n), dtype=torch.float32)
+        self.responses = torch.cat([task.train.e_chosen.unsqueeze(1), task.train.e_rejected.unsqueeze(1),
+                                    task.pool_embeddings], dim=1)                                  # (N, 2 + K, d)
+        self.gold = torch.cat([gold_c.unsqueeze(1), gold_r.unsqueeze(1), task.pool_gold.float()], dim=1)  # (N, 2 + K)
+        self.pairs = candidate_pairs(self.responses.shape[1])                                      # (C, 2)
+        rows = torch.arange(n).repeat_interleave(len(self.pairs))                                  # (N * C,)
+        pairs = self.pairs.repeat(n, 1)                                                            # (N * C, 2)
+        ann = self.config.annotator
+        if ann.kind == "simulated":
+            if torch.isnan(self.gold).any():
+                raise LensInputError(f"task {task.name!r}: the simulated annotator needs gold rewards of every "
+                                     "response (info gold_chosen/gold_rejected and pool_gold)")
+            self.labelled = torch.ones(len(rows), dtype=torch.bool)
+            self.prefers_i = SimulatedAnnotator(ann.agreement, seed=self.seed).label(
+                self.gold[rows, pairs[:, 0]], self.gold[rows, pairs[:, 1]])
+        else:
+            table = LabelTable.from_file(ann.labels_path, train_ids=task.info.get("train_ids"))
+            self.labelled = table.has(rows, pairs)
+            self.prefers_i = torch.zeros(len(rows), dtype=torch.bool)
+            self.prefers_i[self.labelled] = table.label(rows[self.labelled], pairs[self.labelled])
+        self.bound_task = task.name
+        return self
+
+    def select_pairs(self, seed_index: torch.Tensor, ratio: int) -> tuple[torch.Tensor, ...]:
+        """(task rows, i, j, i preferred) of the (ratio - 1) * S extra pairs for seeds on task rows `seed_index` (S,)."""
+        if not hasattr(self, "responses"):
+            raise LensInputError("method 'text_aug': call bind(task) before augment (run_ratios does)")
+        seed_index = torch.as_tensor(seed_index)
+        m, c = (check_ratio(ratio) - 1) * len(seed_index), len(self.pairs)
+        flat = seed_index.repeat_interleave(c) * c + torch.arange(c).repeat(len(seed_index))   # (S * C,)
+        ok = self.labelled[flat]
+        if int(ok.sum()) < m:
+            raise LensInputError(
+                f"method 'text_aug' at ratio {ratio}: needs {m} labelled pool pairs for {len(seed_index)} seeds, "
+                f"but only {int(ok.sum())} of their {len(flat)} candidate pairs have a label "
+                f"(annotator {self.config.annotator.kind!r}); use a lower ratio or label more pairs")
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        rank = torch.argsort(torch.rand((len(seed_index), c), generator=gen), dim=1).argsort(dim=1).reshape(-1).float()
+        key = torch.where(ok, rank + torch.rand(len(flat), generator=gen), torch.full_like(rank, float("inf")))
+        take = flat[torch.argsort(key)[:m]]                                                # (m,)
+        i, j = self.pairs[take % c].T
+        return take // c, i, j, self.prefers_i[take]
+
+    def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
+        if check_ratio(ratio) == 1:
+            return seeds
+        r, i, j, prefer_i = self.select_pairs(seeds.seed_index, ratio)
+        prefer_i = prefer_i.unsqueeze(1)                                              # (m, 1)
+        e_i, e_j = self.responses[r, i], self.responses[r, j]                         # (m, d)
+        return PreferencePairs(
+            torch.cat([seeds.e_chosen, torch.where(prefer_i, e_i, e_j)]),
+            torch.cat([seeds.e_rejected, torch.where(prefer_i, e_j, e_i)]),
+            seed_index=torch.cat([seeds.seed_index, r]),
+            is_synthetic=torch.cat([seeds.is_synthetic, torch.ones(len(r), dtype=torch.bool)]),
+        )
+
+
 def pair_with_seeds(seeds: PreferencePairs, synthetic_chosen: torch.Tensor, synthetic_rejected: torch.Tensor,
                     ratio: int, gen: torch.Generator) -> PreferencePairs:
     """Put each seed embedding in front of its k synthetic ones, pair them combinatorially
@@ -153,7 +241,7 @@ def _remap_seeds(out: PreferencePairs, seeds: PreferencePairs) -> PreferencePair
 
 METHODS: dict[str, Callable[..., Augmenter]] = {
     cls.name: cls for cls in (Augmenter, LensAugmenter, LensNoDivergenceAugmenter, VAEPriorAugmenter,
-                              DirectPerturbationAugmenter, GaussianSamplingAugmenter)
+                              DirectPerturbationAugmenter, GaussianSamplingAugmenter, TextAugmenter)
 }
 
 

@@ -54,7 +54,7 @@ def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: in
 
     augmenter = make_augmenter(method, config, seed=seed)
     t0 = time.perf_counter()
-    augmenter.fit(seeds)
+    augmenter.bind(task).fit(seeds)
     seconds_fit = time.perf_counter() - t0
     rows = []
     for ratio in ratios:

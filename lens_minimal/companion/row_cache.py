@@ -1,0 +1,112 @@
+"""A cache of costly results in the repository, with provenance, refused when its parameters differ.
+
+An entry is `data/cache/text_rows/<name>.json`:
+
+    {"name", "params", "seeds", "payload", "provenance": {"git_commit", "hardware", "date",
+     "versions", "torch_threads", "wall_seconds"}}
+
+`load_entry(name, params, seeds)` returns the entry only when `params` and `seeds` equal the ones
+it was computed with; otherwise it raises `LensInputError` naming the file and every differing
+parameter, never silently using numbers computed for another question. `cached(...)` reads the
+entry, or computes and stores it when asked to (`recompute=True`) or when it is missing and
+`compute_missing=True`.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from .. import paths
+from ..io import LensInputError, write_json
+from .results import _plain, git_commit, package_versions
+
+CACHE_DIR = paths.DATA_DIR / "cache" / "text_rows"
+
+
+def entry_path(name: str, root: str | Path | None = None) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise LensInputError(f"cache entry: bad name {name!r}")
+    return Path(root if root is not None else CACHE_DIR) / f"{name}.json"
+
+
+def hardware() -> dict[str, Any]:
+    """What ran it: CPU model (from /proc/cpuinfo where there is one), core count, platform."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(), "machine": platform.machine()}
+
+
+def save_entry(name: str, params: Mapping[str, Any], seeds: list[int], payload: Mapping[str, Any],
+               wall_seconds: float, root: str | Path | None = None) -> Path:
+    """Store an entry (atomic) with its provenance; returns its path."""
+    record = {
+        "name": name, "params": _plain(params, "params"), "seeds": list(seeds), "payload": _plain(payload, "payload"),
+        "provenance": {"git_commit": git_commit(), "hardware": hardware(),
+                       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "versions": package_versions(), "torch_threads": torch.get_num_threads(),
+                       "wall_seconds": float(wall_seconds)},
+    }
+    path = entry_path(name, root)
+    write_json(path, record)
+    return path
+
+
+def _differences(got: Any, want: Any, where: str) -> list[str]:
+    if isinstance(got, dict) and isinstance(want, dict):
+        out = []
+        for k in sorted(set(got) | set(want)):
+            if k not in got:
+                out.append(f"{where}.{k}: asked {want[k]!r}, cached entry has no such parameter")
+            elif k not in want:
+                out.append(f"{where}.{k}: cached {got[k]!r}, not asked for")
+            else:
+                out += _differences(got[k], want[k], f"{where}.{k}")
+        return out
+    return [] if got == want else [f"{where}: cached {got!r}, asked {want!r}"]
+
+
+def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str | Path | None = None) -> dict:
+    """The cached entry `name` if it was computed with exactly `params` and `seeds`; else a clear error."""
+    path = entry_path(name, root)
+    if not path.is_file():
+        raise LensInputError(f"{path}: no cached result {name!r}; compute it (recompute=True, or "
+                             f"`python -m lens_minimal.companion.text_rows`)")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise LensInputError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    missing = [k for k in ("params", "seeds", "payload", "provenance") if k not in record]
+    if missing:
+        raise LensInputError(f"{path}: not a cache entry, missing {missing}")
+    want = json.loads(json.dumps(_plain(params, "params")))   # tuples -> lists, as stored
+    diffs = _differences(record["params"], want, "params")
+    if record["seeds"] != list(seeds):
+        diffs.append(f"seeds: cached {record['seeds']!r}, asked {list(seeds)!r}")
+    if diffs:
+        raise LensInputError(f"{path}: cached result {name!r} was computed with other parameters; refusing to use it:\n  "
+                             + "\n  ".join(diffs) + "\nRecompute it (recompute=True) or ask for the cached parameters.")
+    return record
+
+
+def cached(name: str, params: Mapping[str, Any], seeds: list[int], compute: Callable[[], Mapping[str, Any]],
+           recompute: bool = False, root: str | Path | None = None) -> dict:
+    """`load_entry`, or (with `recompute`) run `compute()` -> payload, store it and return the entry."""
+    if not recompute:
+        return load_entry(name, params, seeds, root)
+    t0 = time.perf_counter()
+    payload = compute()
+    save_entry(name, params, seeds, payload, time.perf_counter() - t0, root)
+    return load_entry(name, params, seeds, root)

@@ -1,0 +1,258 @@
+"""The text-space rows of Table 1, computed and cached (`row_cache`), and a command line that runs them.
+
+Entries (each `data/cache/text_rows/<name>.json`, params and seeds checked on load):
+
+- `mlp_simulated_<task>`: embedding MLP with text augmentation from the response pool, oriented by
+  the simulated annotator at agreement a, for every (a, ratio, seed); 1x rows are method "none".
+- `judge_labels_<task>`: SmolLM2-135M-Instruct judging pool pairs in both orders (`text.judge`), its
+  agreement with gold, position bias and measured throughput; the labels themselves.
+- `mlp_judge_<task>`: the embedding MLP trained on seed pairs + pool pairs labelled by that judge
+  (the self-rewarding row: the model judges its own sampled responses).
+- `reward_lm_<task>_<full|lora>`: SmolLM2 itself fine-tuned as a reward model (`text.reward_lm`).
+- `costs`: measured seconds per training step / epoch, scoring and judging throughput.
+
+Run from a shell (one thread; each entry is stored when it finishes, LM training checkpoints):
+`python -m lens_minimal.companion.text_rows {measure,simulated,judge,reward-lm} --help`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .. import paths
+from ..annotators import agreement_with_gold, candidate_pairs
+from ..baselines import make_augmenter
+from ..config import from_dict
+from ..datasets import load_task
+from ..experiment import ExperimentConfig, run_ratios, split_seed_pairs
+from . import row_cache
+
+MODEL = "smollm2-135m-instruct"
+
+
+# --- embedding MLP with text augmentation -------------------------------------------------------
+
+def simulated_params(task: str, agreements: Sequence[float], ratios: Sequence[int], config: dict) -> dict:
+    return {"task": task, "method": "text_aug", "annotator": "simulated", "agreements": [float(a) for a in agreements],
+            "ratios": [int(r) for r in ratios], "config": config}
+
+
+def simulated_rows(task: str, agreements: Sequence[float], ratios: Sequence[int], seeds: Sequence[int],
+                   config: dict | None = None, world: dict | None = None) -> dict:
+    """Runs of `text_aug` with a simulated annotator for every (agreement, ratio > 1, seed), + "none" at 1x."""
+    t = load_task(task, world=world or None)
+    rows = []
+    for s in seeds:
+        if 1 in ratios:
+            rows += [dict(r, agreement=None) for r in run_ratios(t, "none", [1], s, from_dict(ExperimentConfig, config))]
+        for a in agreements:
+            cfg = from_dict(ExperimentConfig, {**(config or {}), "annotator": {"kind": "simulated", "agreement": a}})
+            rows += [dict(r, agreement=float(a)) for r in run_ratios(t, "text_aug", [r for r in ratios if r != 1], s, cfg)]
+    return {"rows": rows}
+
+
+def judge_rows(task: str, labels_entry: str, ratios: Sequence[int], seeds: Sequence[int], config: dict | None = None) -> dict:
+    """Runs of `text_aug` with the judge's labels (read from the cache entry `labels_entry`)."""
+    t = load_task(task)
+    cfg = from_dict(ExperimentConfig, {**(config or {}), "annotator": {
+        "kind": "labels", "labels_path": str(row_cache.entry_path(labels_entry))}})
+    rows = []
+    for s in seeds:
+        rows += [dict(r, annotator="smollm2_judge") for r in run_ratios(t, "text_aug", [r for r in ratios if r != 1], s, cfg)]
+    return {"rows": rows}
+
+
+# --- the SmolLM2 judge ----------------------------------------------------------------------------
+
+def judge_params(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: int = 0, batch_size: int = 16) -> dict:
+    from ..text.judge import JUDGE_TEMPLATE
+
+    return {"task": task, "model": MODEL, "n_prompts": n_prompts, "pairs_per_prompt": pairs_per_prompt,
+            "label_seed": label_seed, "batch_size": batch_size, "template": JUDGE_TEMPLATE}
+
+
+def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: int = 0, batch_size: int = 16,
+                 model: str = MODEL, loaded: tuple | None = None, progress: bool = True) -> dict:
+    """Judge `pairs_per_prompt` random candidate pairs of each of the first `n_prompts` training prompts."""
+    from ..text.judge import JudgeConfig, judge_pool, position_bias
+    from ..text.models import load_model
+    from ..text.shipped import load_shipped_text
+
+    train = load_shipped_text(task, "train")[:n_prompts]
+    cands = candidate_pairs(2 + len(train[0]["pool"]))
+    gen = torch.Generator().manual_seed(30_000 + label_seed)
+    pick = torch.argsort(torch.rand((len(train), len(cands)), generator=gen), dim=1)[:, :pairs_per_prompt]  # (P, k)
+    rows = torch.arange(len(train)).repeat_interleave(pairs_per_prompt)
+    pairs = cands[pick.reshape(-1)]
+    lm, tok = loaded if loaded is not None else load_model(model)
+    labels, seconds = judge_pool(lm, tok, train, rows.tolist(), pairs, JudgeConfig(batch_size=batch_size), progress=progress)
+    gold = [[r["gold"][r["chosen"]], r["gold"][r["rejected"]]] + [r["gold"][k] for k in r["pool"]] for r in train]
+    gi = torch.tensor([gold[x["row"]][x["i"]] for x in labels])
+    gj = torch.tensor([gold[x["row"]][x["j"]] for x in labels])
+    margin = torch.tensor([x["margin"] for x in labels])
+    rate, n = agreement_with_gold(margin > 0, gi, gj)
+    ab, ba = torch.tensor([x["margin_ab"] for x in labels]), torch.tensor([x["margin_ba"] for x in labels])
+    rate_ab, _ = agreement_with_gold(ab > 0, gi, gj)
+    return {"labels": labels, "agreement": rate, "n_distinct_gold": n, "agreement_one_order": rate_ab,
+            **position_bias(ab, ba), "seconds": seconds, "pairs_per_second": len(labels) / seconds,
+            "n_pairs": len(labels)}
+
+
+# --- reward models that fine-tune the LLM ----------------------------------------------------------
+
+def reward_lm_params(task: str, lora: bool, ratio: int, n_train: int | None, n_test_prompts: int | None,
+                     lm_config: dict, labels_entry: str | None) -> dict:
+    return {"task": task, "model": MODEL, "lora": lora, "ratio": ratio, "n_train": n_train,
+            "n_test_prompts": n_test_prompts, "lm_config": lm_config, "labels_entry": labels_entry}
+
+
+def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_train: int | None = None,
+                   n_test_prompts: int | None = None, lm_config: dict | None = None, labels_entry: str | None = None,
+                   workdir: str | Path | None = None, model: str = MODEL, progress: bool = True) -> dict:
+    """Fine-tune (all weights, or LoRA + head) on the seed pairs of a split (the first `n_train` of them
+    when given), plus at ratio > 1 the judge-labelled pool pairs of those seeds; evaluate on the test
+    set (its first `n_test_prompts` prompts when given). One row per seed."""
+    from ..text.judge import response_texts
+    from ..text.reward_lm import RewardLMConfig, evaluate_reward_lm, load_reward_lm, pair_dataset, train_reward_lm
+    from ..text.shipped import load_shipped_text
+
+    cfg = from_dict(RewardLMConfig, {**(lm_config or {}), "lora": lora}, "lm_config")
+    train_rows, test_rows = load_shipped_text(task, "train"), load_shipped_text(task, "test")
+    out = []
+    for s in seeds:
+        idx, _ = split_seed_pairs(len(train_rows), 0.1, s)
+        idx = idx[:n_train] if n_train else idx
+        prompts = [train_rows[i]["prompt"] for i in idx]
+        texts = [response_texts(train_rows[i]) for i in idx]
+        chosen, rejected = [t[0] for t in texts], [t[1] for t in texts]
+        if ratio > 1:
+            ecfg = from_dict(ExperimentConfig, {"annotator": {"kind": "labels", "labels_path": str(row_cache.entry_path(labels_entry))}})
+            aug = make_augmenter("text_aug", ecfg, seed=s).bind(load_task(task))
+            r, i, j, pref = aug.select_pairs(idx, ratio)
+            for rr, ii, jj, p in zip(r.tolist(), i.tolist(), j.tolist(), pref.tolist()):
+                t = response_texts(train_rows[rr])
+                prompts.append(train_rows[rr]["prompt"])
+                chosen.append(t[ii] if p else t[jj])
+                rejected.append(t[jj] if p else t[ii])
+        lm, tok = load_reward_lm(model, cfg, seed=s)
+        run_dir = Path(workdir or paths.cache_dir() / "reward_lm") / f"{task}-{'lora' if lora else 'full'}-r{ratio}-s{s}"
+        info = train_reward_lm(lm, tok, pair_dataset(tok, prompts, chosen, rejected, cfg.max_length), run_dir, cfg, seed=s,
+                               progress=progress)
+        metrics = evaluate_reward_lm(lm, tok, test_rows, n_prompts=n_test_prompts)
+        n_params = sum(p.numel() for p in lm.parameters())
+        n_trainable = sum(p.numel() for p in lm.parameters() if p.requires_grad)
+        out.append({"task": task, "method": "reward_lm_lora" if lora else "reward_lm_full", "ratio": ratio, "seed": s,
+                    **metrics, "n_train_pairs": len(prompts), "seconds_train": info["seconds"], "steps": info["steps"],
+                    "train_loss": info["train_loss"], "resumed": info["resumed"], "n_params": n_params,
+                    "n_trainable": n_trainable})
+    return {"rows": out}
+
+
+def measure_costs(task: str = "instructions", steps: int = 2, batch_size: int = 8, model: str = MODEL) -> dict:
+    """Seconds per training step (full, LoRA) at `batch_size` pairs, scoring and judging throughput, on this
+    machine at the current torch thread count; per-epoch estimates for the task's seed pairs."""
+    from ..text.judge import JudgeConfig, judge_pool
+    from ..text.models import load_model
+    from ..text.reward_lm import RewardLMConfig, encode, load_reward_lm, score_ids
+    from ..text.shipped import load_shipped_text
+
+    train = load_shipped_text(task, "train")
+    n_pairs = len(split_seed_pairs(len(train), 0.1, 0)[0])
+    out: dict[str, Any] = {"task": task, "batch_size": batch_size, "n_seed_pairs": n_pairs, "threads": torch.get_num_threads()}
+    for lora in (False, True):
+        lm, tok = load_reward_lm(model, RewardLMConfig(lora=lora))
+        opt = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=1e-5)
+        rows = train[: batch_size]
+        ids_c = encode(tok, [r["prompt"] for r in rows], [r["responses"][r["chosen"]] for r in rows])
+        ids_r = encode(tok, [r["prompt"] for r in rows], [r["responses"][r["rejected"]] for r in rows])
+        width = max(map(len, ids_c + ids_r))
+        x = torch.full((2 * batch_size, width), tok.pad_token_id)
+        m = torch.zeros_like(x)
+        for k, ids in enumerate(ids_c + ids_r):
+            x[k, : len(ids)], m[k, : len(ids)] = torch.tensor(ids), 1
+        times = []
+        lm.train()
+        for _ in range(steps + 1):   # the first step warms up
+            t0 = time.perf_counter()
+            r = lm(input_ids=x, attention_mask=m, use_cache=False).logits[:, 0]
+            loss = -torch.nn.functional.logsigmoid(r[:batch_size] - r[batch_size:]).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            times.append(time.perf_counter() - t0)
+        key = "lora" if lora else "full"
+        out[f"seconds_per_step_{key}"] = sum(times[1:]) / steps
+        out[f"seconds_per_epoch_{key}"] = out[f"seconds_per_step_{key}"] * -(-n_pairs // batch_size)
+        out[f"trainable_{key}"] = sum(p.numel() for p in lm.parameters() if p.requires_grad)
+        if not lora:
+            test = load_shipped_text(task, "test")[:2]
+            ids = encode(tok, [r["prompt"] for r in test for _ in r["responses"]], [y for r in test for y in r["responses"]])
+            t0 = time.perf_counter()
+            score_ids(lm, ids, tok.pad_token_id)
+            out["texts_per_second_score"] = len(ids) / (time.perf_counter() - t0)
+        del lm, opt
+    lm, tok = load_model(model)
+    pairs = candidate_pairs(5)[:4]
+    _, seconds = judge_pool(lm, tok, train, [0, 0, 0, 0, 1, 1, 1, 1], pairs.repeat(2, 1), JudgeConfig())
+    out["judge_pairs_per_second"] = 8 / seconds
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m lens_minimal.companion.text_rows", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("measure").add_argument("--task", default="instructions")
+    s = sub.add_parser("simulated")
+    s.add_argument("--task", required=True)
+    s.add_argument("--agreements", default="0.6,0.7,0.8,0.9,1.0")
+    s.add_argument("--ratios", default="1,2,4,8")
+    s.add_argument("--seeds", default="0,1,2")
+    j = sub.add_parser("judge")
+    j.add_argument("--task", required=True)
+    j.add_argument("--n-prompts", type=int, default=1000)
+    j.add_argument("--pairs-per-prompt", type=int, default=1)
+    j.add_argument("--ratios", default="2")
+    j.add_argument("--seeds", default="0,1,2")
+    r = sub.add_parser("reward-lm")
+    r.add_argument("--task", required=True)
+    r.add_argument("--lora", action="store_true")
+    r.add_argument("--ratio", type=int, default=1)
+    r.add_argument("--seeds", default="0")
+    r.add_argument("--n-train", type=int, default=None)
+    r.add_argument("--n-test-prompts", type=int, default=None)
+    r.add_argument("--epochs", type=float, default=1.0)
+    a = p.parse_args(argv)
+    ints = lambda x: [int(v) for v in x.split(",")]  # noqa: E731
+    torch.set_num_threads(1)
+    if a.cmd == "measure":
+        t0 = time.perf_counter()
+        costs = measure_costs(a.task)
+        print(costs)
+        row_cache.save_entry(f"costs_{a.task}", {"task": a.task}, [], costs, time.perf_counter() - t0)
+    elif a.cmd == "simulated":
+        ag, ra, se = [float(v) for v in a.agreements.split(",")], ints(a.ratios), ints(a.seeds)
+        row_cache.cached(f"mlp_simulated_{a.task}", simulated_params(a.task, ag, ra, {}), se,
+                         lambda: simulated_rows(a.task, ag, ra, se), recompute=True)
+    elif a.cmd == "judge":
+        name = f"judge_labels_{a.task}"
+        entry = row_cache.cached(name, judge_params(a.task, a.n_prompts, a.pairs_per_prompt), [],
+                                 lambda: judge_labels(a.task, a.n_prompts, a.pairs_per_prompt), recompute=True)
+        print({k: v for k, v in entry["payload"].items() if k != "labels"})
+        row_cache.cached(f"mlp_judge_{a.task}", {"task": a.task, "labels_entry": name, "ratios": ints(a.ratios), "config": {}},
+                         ints(a.seeds), lambda: judge_rows(a.task, name, ints(a.ratios), ints(a.seeds)), recompute=True)
+    else:
+        lm_config = {"epochs": a.epochs}
+        kind = "lora" if a.lora else "full"
+        labels = f"judge_labels_{a.task}" if a.ratio > 1 else None
+        row_cache.cached(f"reward_lm_{a.task}_{kind}_r{a.ratio}",
+                         reward_lm_params(a.task, a.lora, a.ratio, a.n_train, a.n_test_prompts, lm_config, labels),
+                         ints(a.seeds), lambda: reward_lm_rows(a.task, a.lora, a.ratio, ints(a.seeds), a.n_train,
+                                                               a.n_test_prompts, lm_config, labels), recompute=True)
+
+
+if __name__ == "__main__":
+    main()
