@@ -162,3 +162,26 @@ def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mappin
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.columns = pd.MultiIndex.from_tuples(df.columns, names=["task", "ratio", "source"])
     return df
+
+
+def plot_gold_vs_agreement(ax, agreements: Sequence[float], text_aug: Mapping[float, Sequence[float]],
+                           lens: Sequence[float], none: Sequence[float], title: str,
+                           judge: tuple[float, float, float] | None = None) -> None:
+    """Best-of-N gold of text augmentation against the annotator's agreement with gold (mean and 95%
+    t-interval over seeds), LENS at the same ratio as a horizontal band, no augmentation as a dashed line,
+    and the SmolLM2 judge's measured agreement (value, interval low, high) as a shaded vertical strip."""
+    from ..evaluation import t_halfwidth
+
+    means = [float(np.mean(text_aug[a])) for a in agreements]
+    half = [t_halfwidth(np.asarray(text_aug[a])) for a in agreements]
+    ax.errorbar(agreements, means, yerr=half, marker="o", capsize=3, color="#2166ac", label="text augmentation (simulated judge)")
+    m, h = float(np.mean(lens)), t_halfwidth(np.asarray(lens))
+    ax.axhspan(m - h, m + h, color="#d6604d", alpha=0.25, lw=0)
+    ax.axhline(m, color="#d6604d", lw=1.5, label="LENS (mean, 95% band)")
+    ax.axhline(float(np.mean(none)), color="0.4", ls="--", lw=1, label="no augmentation (1x)")
+    if judge is not None:
+        ax.axvspan(judge[1], judge[2], color="#1b7837", alpha=0.2, lw=0)
+        ax.axvline(judge[0], color="#1b7837", lw=1, label="SmolLM2 judge's agreement")
+    ax.set_xlabel("annotator agreement with gold")
+    ax.set_ylabel("Best-of-N gold reward")
+    ax.set_title(title, fontsize=10)

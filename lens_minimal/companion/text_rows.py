@@ -152,7 +152,7 @@ def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_tr
     return {"rows": out}
 
 
-def measure_costs(task: str = "instructions", steps: int = 2, batch_size: int = 8, model: str = MODEL) -> dict:
+def measure_costs(task: str = "instructions", steps: int = 1, batch_size: int = 8, model: str = MODEL) -> dict:
     """Seconds per training step (full, LoRA) at `batch_size` pairs, scoring and judging throughput, on this
     machine at the current torch thread count; per-epoch estimates for the task's seed pairs."""
     from ..text.judge import JudgeConfig, judge_pool
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     j.add_argument("--task", required=True)
     j.add_argument("--n-prompts", type=int, default=1000)
     j.add_argument("--pairs-per-prompt", type=int, default=1)
-    j.add_argument("--ratios", default="2")
+    j.add_argument("--ratios", default="", help="also train the MLP on the labels at these ratios (needs labels for every seed prompt)")
     j.add_argument("--seeds", default="0,1,2")
     r = sub.add_parser("reward-lm")
     r.add_argument("--task", required=True)
@@ -242,8 +242,9 @@ def main(argv: list[str] | None = None) -> None:
         entry = row_cache.cached(name, judge_params(a.task, a.n_prompts, a.pairs_per_prompt), [],
                                  lambda: judge_labels(a.task, a.n_prompts, a.pairs_per_prompt), recompute=True)
         print({k: v for k, v in entry["payload"].items() if k != "labels"})
-        row_cache.cached(f"mlp_judge_{a.task}", {"task": a.task, "labels_entry": name, "ratios": ints(a.ratios), "config": {}},
-                         ints(a.seeds), lambda: judge_rows(a.task, name, ints(a.ratios), ints(a.seeds)), recompute=True)
+        if a.ratios:
+            row_cache.cached(f"mlp_judge_{a.task}", {"task": a.task, "labels_entry": name, "ratios": ints(a.ratios), "config": {}},
+                             ints(a.seeds), lambda: judge_rows(a.task, name, ints(a.ratios), ints(a.seeds)), recompute=True)
     else:
         lm_config = {"epochs": a.epochs}
         kind = "lora" if a.lora else "full"
@@ -256,3 +257,49 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- reading the rows: cells, LENS band, crossover ---------------------------------------------------
+
+def cells_from_rows(rows: list[dict], metrics: Sequence[str] = ("bon_gold", "pairwise_accuracy")) -> dict:
+    """{task: {label: {ratio: {metric: [per seed, by seed]}}}}; label "none", "text_aug@a=0.8", "smollm2_judge"."""
+    out: dict = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        if r["method"] == "none":
+            label = "none"
+        elif r.get("annotator") == "smollm2_judge":
+            label = "smollm2_judge"
+        else:
+            label = f"text_aug@a={r['agreement']:g}"
+        cell = out.setdefault(r["task"], {}).setdefault(label, {}).setdefault(str(r["ratio"]), {m: [] for m in metrics})
+        for m in metrics:
+            cell[m].append(float(r[m]))
+    return out
+
+
+def lens_cells_from_table1(record: dict, tasks: Sequence[str], seeds: Sequence[int]) -> dict:
+    """LENS cells {task: {ratio: {metric: [per seed]}}} of a Table 1 result/reference, restricted to `seeds`;
+    an error when Table 1 was not run at those seeds or tasks."""
+    from ..io import LensInputError
+
+    have = record["seeds"]
+    missing = [s for s in seeds if s not in have]
+    if missing or any(t not in record["numbers"]["cells"] for t in tasks):
+        raise LensInputError(f"Table 1 result ({record['profile']}) has seeds {have} and tasks "
+                             f"{sorted(record['numbers']['cells'])}; asked seeds {list(seeds)}, tasks {list(tasks)}: "
+                             "run LENS here instead (lens_from='run')")
+    pos = [have.index(s) for s in seeds]
+    return {t: {r: {m: [v[k] for k in pos] for m, v in cell.items()} for r, cell in record["numbers"]["cells"][t]["lens"].items()}
+            for t in tasks}
+
+
+def crossover(agreements: Sequence[float], differences: Sequence[float]) -> float | None:
+    """The agreement at which mean(text augmentation - LENS) crosses 0, interpolated linearly between the
+    sweep's points; None when it does not cross inside the range (then the sign at the ends says which side)."""
+    pts = sorted(zip(agreements, differences))
+    for (a0, d0), (a1, d1) in zip(pts, pts[1:]):
+        if d0 == 0:
+            return float(a0)
+        if d0 < 0 < d1 or d1 < 0 < d0:
+            return float(a0 + (a1 - a0) * (0 - d0) / (d1 - d0))
+    return float(pts[-1][0]) if pts and pts[-1][1] == 0 else None

@@ -16,7 +16,9 @@ A test checks that a padded batch scores like each example alone.
 
 Training is TRL's `RewardTrainer` (pinned in requirements.txt), on pre-tokenised `chosen_ids` /
 `rejected_ids` built with the same chat formatting as the embeddings (`embeddings.format_chat`),
-checkpointing every `save_steps` so an interrupted run resumes.
+checkpointing every `save_steps` so an interrupted run resumes. TRL's configs default to bfloat16
+autocast (`bf16=True`) even on CPU, which leaves the trained model's `forward` patched, so that it
+scores differently from the same weights reloaded; we train in float32 (`bf16=False`, tested).
 """
 from __future__ import annotations
 
@@ -122,6 +124,7 @@ def train_reward_lm(model, tokenizer, train, output_dir: str | Path, config: Rew
         weight_decay=0.0, logging_steps=10, save_strategy="steps", save_steps=config.save_steps, save_total_limit=1,
         report_to="none", use_cpu=True, seed=seed, data_seed=seed, max_length=None, disable_dropout=True,
         dataloader_num_workers=0, disable_tqdm=not progress, center_rewards_coefficient=None,
+        bf16=False,   # TRL defaults to bf16 autocast, on CPU too; we train and score in float32
     )
     trainer = RewardTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     resume = any(output_dir.glob("checkpoint-*"))
@@ -144,7 +147,7 @@ def load_trained_reward_lm(path: str | Path, base: str | None = None):
     from .models import resolve_model
 
     path = Path(path)
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(path)))
     if (path / "adapter_config.json").is_file():
         from peft import PeftModel
 
@@ -155,6 +158,7 @@ def load_trained_reward_lm(path: str | Path, base: str | None = None):
         model = PeftModel.from_pretrained(model, str(path))
     else:
         model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch.float32)
+        model.config.pad_token_id = tokenizer.pad_token_id
     return model.eval(), tokenizer
 
 

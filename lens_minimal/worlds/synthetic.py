@@ -130,6 +130,7 @@ class SyntheticWorld:
         info = {
             "world": asdict(c), "seed": seed,
             "label_agreement_with_gold": (r_chosen > r_rejected).float().mean().item(),
+            "gold_chosen": r_chosen.tolist(), "gold_rejected": r_rejected.tolist(),   # for text augmentation's annotators
         }
         return EmbeddingTask(
             name="synthetic", train=PreferencePairs(chosen, rejected), test=test,

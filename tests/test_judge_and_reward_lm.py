@@ -1,0 +1,111 @@
+"""The LLM judge (label format, both orders) and reward models that fine-tune the LLM (head, loss, LoRA wiring),
+on the tiny random Llama of conftest.py (seconds, no download)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lens_minimal.annotators import LabelTable
+from lens_minimal.io import LensInputError
+from lens_minimal.text.judge import JudgeConfig, answer_logprobs, judge_pairs, judge_pool, judge_text
+from lens_minimal.text.reward_lm import (RewardLMConfig, encode, evaluate_reward_lm, load_reward_lm,
+                                         load_trained_reward_lm, pair_dataset, save_reward_lm, score_ids,
+                                         train_reward_lm)
+
+JUDGE = JudgeConfig(labels=("yes", "no"), batch_size=3)   # the tiny vocabulary has no "A" / "B"
+PROMPTS = ["write a short poem", "what is a cat ?", "write a long story on the dog please"]
+GOOD = ["a great poem . thanks", "a cat is a good cat .", "this is a great story of a good dog"]
+BAD = ["bad", "no", "a bad poor story"]
+
+
+def test_judge_margin_is_antisymmetric_and_averages_both_orders(tiny_lm):
+    model, tok = tiny_lm
+    fwd = judge_pairs(model, tok, PROMPTS, GOOD, BAD, JUDGE)
+    rev = judge_pairs(model, tok, PROMPTS, BAD, GOOD, JUDGE)
+    assert torch.allclose(fwd["margin"], -rev["margin"], atol=1e-5)      # swapping i and j flips the label
+    assert torch.allclose(fwd["margin"], (fwd["margin_ab"] + fwd["margin_ba"]) / 2)
+    assert torch.allclose(fwd["margin_ab"], -rev["margin_ba"], atol=1e-5)  # the same input, read from the other side
+
+
+def test_judge_reads_the_next_token_after_left_padding(tiny_lm):
+    model, tok = tiny_lm
+    texts = [judge_text(tok, p, a, b, JUDGE) for p, a, b in zip(PROMPTS, GOOD, BAD)]
+    batched = answer_logprobs(model, tok, texts, JUDGE)
+    alone = torch.cat([answer_logprobs(model, tok, [t], JUDGE) for t in texts])
+    assert batched.shape == (3, 2) and torch.allclose(batched, alone, atol=1e-5)
+    with pytest.raises(LensInputError, match="one token"):
+        answer_logprobs(model, tok, texts, JudgeConfig(labels=("yes please", "no")))
+
+
+def test_judge_pool_label_format_is_read_by_label_table(tiny_lm):
+    model, tok = tiny_lm
+    rows = [{"id": f"t{k}", "prompt": p, "responses": [g, b, "hello", "hi you", "thanks"], "chosen": 0, "rejected": 1,
+             "pool": [2, 3, 4]} for k, (p, g, b) in enumerate(zip(PROMPTS, GOOD, BAD))]
+    labels, seconds = judge_pool(model, tok, rows, [0, 2], torch.tensor([[0, 2], [3, 4]]), JUDGE)
+    assert seconds > 0 and [sorted(x) for x in labels] == [sorted(["row", "id", "i", "j", "margin", "margin_ab", "margin_ba"])] * 2
+    assert (labels[1]["row"], labels[1]["id"], labels[1]["i"], labels[1]["j"]) == (2, "t2", 3, 4)
+    table = LabelTable(labels)
+    assert table.label(torch.tensor([2]), torch.tensor([[3, 4]])).item() == (labels[1]["margin"] > 0)
+
+
+@pytest.fixture()
+def reward_lm(tiny_model_dir):
+    return load_reward_lm(str(tiny_model_dir), RewardLMConfig(), seed=0)
+
+
+def test_pad_is_not_eos_and_padded_batch_scores_like_each_alone(reward_lm):
+    model, tok = reward_lm
+    assert tok.pad_token == "<unk>" and tok.pad_token_id != tok.eos_token_id
+    ids = encode(tok, PROMPTS, GOOD)                     # chat template: <|im_end|> inside every text
+    assert all(tok.eos_token_id in x[:-1] for x in ids)
+    batched, alone = score_ids(model, ids, tok.pad_token_id, batch_size=3), score_ids(model, ids, tok.pad_token_id, batch_size=1)
+    assert torch.allclose(batched, alone, atol=1e-5)
+    with pytest.raises(LensInputError, match="contains the pad token"):
+        encode(tok, ["write a zebra"], ["ok"])           # unknown word -> <unk> == pad
+
+
+def test_reward_trainer_loss_is_bradley_terry_on_the_head(reward_lm):
+    from trl import RewardConfig, RewardTrainer
+
+    model, tok = reward_lm
+    ds = pair_dataset(tok, PROMPTS, GOOD, BAD)
+    trainer = RewardTrainer(model=model, args=RewardConfig(output_dir="/tmp/unused-rt", report_to="none", use_cpu=True, bf16=False),
+                            train_dataset=ds, processing_class=tok)
+    batch = trainer.data_collator([ds[k] for k in range(3)])
+    model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch))
+    r_c, r_r = score_ids(model, ds["chosen_ids"], tok.pad_token_id), score_ids(model, ds["rejected_ids"], tok.pad_token_id)
+    assert torch.allclose(loss, -torch.nn.functional.logsigmoid(r_c - r_r).mean(), atol=1e-5)
+
+
+def test_lora_trains_and_saves_only_adapters_and_head(tiny_model_dir, tmp_path):
+    cfg = RewardLMConfig(lora=True, lora_r=4, lora_alpha=8, lr=1e-2, batch_size=3, max_steps=3, save_steps=100)
+    model, tok = load_reward_lm(str(tiny_model_dir), cfg, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_reward_lm(model, tok, pair_dataset(tok, PROMPTS, GOOD, BAD), tmp_path / "run", cfg)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all("lora_" in k or "score" in k for k in changed)
+    assert any("lora_" in k for k in changed) and any("score" in k for k in changed)
+    save_reward_lm(model, tok, tmp_path / "saved")
+    again, tok2 = load_trained_reward_lm(tmp_path / "saved", base=str(tiny_model_dir))
+    ids = encode(tok2, PROMPTS, GOOD)
+    assert torch.allclose(score_ids(model, ids, tok.pad_token_id), score_ids(again, ids, tok2.pad_token_id), atol=1e-5)
+    with pytest.raises(LensInputError, match="base model"):
+        load_trained_reward_lm(tmp_path / "saved")
+
+
+def test_full_fine_tuning_end_to_end_learns_and_evaluates(tiny_model_dir, tmp_path):
+    cfg = RewardLMConfig(lr=3e-3, batch_size=4, epochs=8, save_steps=5)
+    model, tok = load_reward_lm(str(tiny_model_dir), cfg, seed=0)
+    prompts, good, bad = PROMPTS * 4, GOOD * 4, BAD * 4
+    ds = pair_dataset(tok, prompts, good, bad)
+    margin = lambda: (score_ids(model, ds["chosen_ids"], tok.pad_token_id)  # noqa: E731
+                      - score_ids(model, ds["rejected_ids"], tok.pad_token_id))
+    m0 = margin()
+    info = train_reward_lm(model, tok, ds, tmp_path / "run", cfg, seed=0)
+    assert info["steps"] == 24 and not info["resumed"]
+    assert (margin() > 0).all() and margin().mean() > m0.mean()
+    test_rows = [{"prompt": p, "responses": [g, b, "hi"], "gold": [1.0, 0.0, 0.5]} for p, g, b in zip(PROMPTS, GOOD, BAD)]
+    out = evaluate_reward_lm(model, tok, test_rows)
+    assert out["bon_gold"] == pytest.approx(1.0) and out["pairwise_accuracy"] > 0.5 and out["bon_oracle"] == 1.0

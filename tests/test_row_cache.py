@@ -1,0 +1,43 @@
+"""The result cache of the text-space rows: provenance is stored, a parameter mismatch is refused."""
+from __future__ import annotations
+
+import pytest
+
+from lens_minimal.companion import row_cache
+from lens_minimal.io import LensInputError
+
+PARAMS = {"task": "instructions", "agreements": [0.6, 1.0], "config": {"reward": {"max_epochs": 5}}}
+
+
+def test_entry_keeps_provenance_and_loads_with_the_same_parameters(tmp_path):
+    calls = []
+    entry = row_cache.cached("x", PARAMS, [0, 1], lambda: calls.append(1) or {"rows": [{"bon_gold": 0.5}]},
+                             recompute=True, root=tmp_path)
+    prov = entry["provenance"]
+    assert set(prov) >= {"git_commit", "hardware", "date", "versions", "torch_threads", "wall_seconds"}
+    assert prov["hardware"]["cpu_count"] >= 1 and prov["wall_seconds"] >= 0
+    again = row_cache.cached("x", dict(PARAMS, agreements=(0.6, 1.0)), [0, 1], lambda: 1 / 0, root=tmp_path)  # tuple == list
+    assert again["payload"] == {"rows": [{"bon_gold": 0.5}]} and calls == [1]
+
+
+@pytest.mark.parametrize("params, seeds, words", [
+    (dict(PARAMS, agreements=[0.6, 0.9]), [0, 1], "params.agreements: cached [0.6, 1.0], asked [0.6, 0.9]"),
+    (dict(PARAMS, config={"reward": {"max_epochs": 6}}), [0, 1], "params.config.reward.max_epochs: cached 5, asked 6"),
+    (dict(PARAMS, extra=1), [0, 1], "params.extra: asked 1, cached entry has no such parameter"),
+    (PARAMS, [0, 1, 2], "seeds: cached [0, 1], asked [0, 1, 2]"),
+])
+def test_mismatch_is_refused_naming_what_differs(tmp_path, params, seeds, words):
+    row_cache.save_entry("x", PARAMS, [0, 1], {"rows": []}, 1.0, root=tmp_path)
+    with pytest.raises(LensInputError, match="refusing to use it") as err:
+        row_cache.load_entry("x", params, seeds, root=tmp_path)
+    assert words in str(err.value) and "x.json" in str(err.value)
+
+
+def test_missing_or_broken_entry_is_a_clear_error(tmp_path):
+    with pytest.raises(LensInputError, match="no cached result 'y'"):
+        row_cache.load_entry("y", PARAMS, [0], root=tmp_path)
+    (tmp_path / "y.json").write_text("{")
+    with pytest.raises(LensInputError, match="not valid JSON"):
+        row_cache.load_entry("y", PARAMS, [0], root=tmp_path)
+    with pytest.raises(LensInputError, match="bad name"):
+        row_cache.entry_path("../z")
