@@ -32,7 +32,7 @@ def test_label_noise_controls_label_agreement():
 def test_every_method_gives_exactly_ratio_times_n(method, ratio):
     task = load_task("synthetic", world=SMALL_WORLD)
     cfg = AugmentConfig(vae=VAEConfig(epochs=2))
-    aug = make_augmenter(method, cfg, seed=0).fit(task.train)
+    aug = make_augmenter(method, cfg, seed=0).bind(task).fit(task.train)   # bind: text_aug reads the pool
     out = aug.augment(task.train, ratio)
     assert len(out) == ratio * len(task.train)
     assert int(out.is_synthetic.sum()) == (ratio - 1) * len(task.train)
