@@ -121,7 +121,8 @@ def _build_shard(model, tok, cfg: HHBuildConfig, rows: list[dict], s: int, out: 
 
 def build_hh_harmless(out: str | Path = paths.DATA_DIR, config: HHBuildConfig | None = None, *,
                       source: str | Path | None = None, progress: bool = True) -> dict:
-    """Embed (or resume) every pair of the shipped HH-RLHF file under `out/hh-harmless/`; returns the manifest.
+    """Embed (or resume) every pair of the shipped HH-RLHF file under `out/hh-harmless/`, then write
+    `split.json`, `manifest.json` and the data card; returns the manifest.
 
     `source` copies a byte-identical HH-RLHF file into place first (only needed once).
     """
@@ -152,7 +153,9 @@ def build_hh_harmless(out: str | Path = paths.DATA_DIR, config: HHBuildConfig | 
                 print(f"  shard {s}: done; about {rate * (len(todo) - done) / 60:.0f} min left", flush=True)
     split = make_split(len(rows), cfg.n_train, cfg.split_seed)
     write_json(folder / "split.json", split)
-    return write_hh_manifest(Path(out), cfg, n_shards)
+    manifest = write_hh_manifest(Path(out), cfg, n_shards)
+    write_hh_data_card(out)
+    return manifest
 
 
 def write_hh_manifest(out: Path, cfg: HHBuildConfig, n_shards: int) -> dict:
@@ -263,6 +266,14 @@ def near_duplicate_share(rows: list[dict], threshold: float = 0.9) -> dict[str, 
     return {"frac_identical": same / len(rows), "frac_near_identical": near / len(rows), "threshold": threshold}
 
 
+def count_repaired_rows(path: Path) -> int:
+    """Rows whose chosen and rejected dialogues split at different `Assistant:` turns (a response that
+    contains a turn of its own); the loader splits them at the common prefix instead."""
+    from .loaders import iter_jsonl, split_hh_dialogue
+
+    return sum(split_hh_dialogue(o["chosen"])[0] != split_hh_dialogue(o["rejected"])[0] for _, o in iter_jsonl(path))
+
+
 def sanity_runs(task: EmbeddingTask, seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> dict[str, dict[str, float]]:
     """No-augmentation reward models on the seed pairs, held-out accuracy over `seeds`: the
     embedding MLP (the book's baseline) and a linear probe (the same trainer with hidden_dim = 0)."""
@@ -310,15 +321,15 @@ def write_hh_data_card(out: str | Path = paths.DATA_DIR) -> Path:
         "reward, so the metric is held-out pairwise accuracy (with a paired bootstrap interval between methods).", "",
         "## Contents and embedding", "",
         f"* {c['rows']} pairs. Prompt = the dialogue through the last `Assistant:` turn (as chat messages), "
-        "response = the final turn (`lens_minimal.text.loaders`, format `hh-rlhf`). Five rows whose response "
-        "itself contains an `Assistant:` turn are split at the chosen/rejected common prefix instead.",
+        f"response = the final turn (`lens_minimal.text.loaders`, format `hh-rlhf`). {count_repaired_rows(folder / SOURCE_FILE)} "
+        "rows whose response itself contains an `Assistant:` turn are split at the chosen/rejected common prefix instead.",
         f"* Embedded with `{cfg['model']}` (weights sha256 `{manifest['model']['weights_checksum']}`) through its "
         "chat template, float32 model, last real token, stored float16; layers `last`, 10 and 20, each "
         f"(P, 2, d) = chosen, rejected. Build: `lens build-data --tasks {NAME}` (module "
         "`lens_minimal.text.hh_harmless`, resumable shard by shard).",
         f"* Truncation: texts over {cfg['max_length']} tokens keep their last {cfg['max_length']} tokens (the start of "
         f"the dialogue is cut, the response and final token stay). {c['truncated_texts']} of {2 * c['rows']} texts "
-        f"({c['truncated_rows']} rows) were cut.",
+        f"(in {c['truncated_rows']} of {c['rows']} rows) were cut.",
         f"* Tokens per text (chat-formatted): chosen mean {n_tok[:, 0].mean():.0f}, rejected mean "
         f"{n_tok[:, 1].mean():.0f}, longest {n_tok.max():.0f}.", "",
         "## Split", "",
