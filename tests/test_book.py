@@ -1,7 +1,9 @@
 """The book's build machinery: parameter checks before running, source-notebook hygiene, HTML checks."""
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -135,12 +137,11 @@ def test_a_failing_notebook_leaves_no_output_only_a_failed_copy(tmp_path, monkey
     nb.cells[0].metadata["tags"] = ["parameters"]
     nbformat.write(nb, str(src / "fails.ipynb"))
     monkeypatch.setattr(book.paths, "NOTEBOOKS_DIR", src)
-    monkeypatch.setattr(book, "FAILED_DIR", tmp_path / "failed")
     out = tmp_path / "out"
     with pytest.raises(LensInputError, match="notebook fails failed in cell .*ValueError: boom 2"):
         book.execute_notebook("fails", {"x": 2}, out)
     assert list(out.iterdir()) == []                                # nothing partial where the book looks
-    assert (tmp_path / "failed" / "fails.ipynb").exists()          # the error output, for inspection
+    assert (tmp_path / "_failed" / "fails.ipynb").exists()         # the error output, for inspection
 
 
 @pytest.mark.parametrize("profile", ["default", "smoke"])
@@ -155,3 +156,116 @@ def test_references_exist_and_match_the_profile_parameters(profile):
             assert used == value, (
                 f"{name}.{profile}.{key}: profiles.yml has {value!r}, the reference was made with {used!r}; "
                 f"run `python -m lens_minimal.companion.book build --profile {profile} --update-reference`")
+
+
+# --- the front door: offline rendering, thin notebooks, progress, parallel execution -----------------
+
+def test_check_fails_on_any_asset_from_another_host(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "EXECUTED_DIR", tmp_path / "none")
+    monkeypatch.setattr(book.results, "figures_dir", lambda root=None: tmp_path / "nofigures")
+    monkeypatch.setattr(book, "_referenced_figures", lambda: {})
+    html = tmp_path / "html"
+    (html / "_static").mkdir(parents=True)
+    (html / "_static" / "local.js").write_text("")
+    (html / "_static" / "fine.css").write_text('@import "other.css"; a {background: url(data:image/png;base64,AA)}')
+    (html / "_static" / "other.css").write_text("b {}")
+    (html / "_static" / "fonts.css").write_text('@import url("https://fonts.example.org/css2?family=X");')
+    (html / "index.html").write_text(
+        '<script src="_static/local.js"></script><link rel="stylesheet" href="_static/fine.css">'
+        '<a href="https://example.org/paper">a link to read elsewhere is fine</a>')
+    assert book.check(html) == []
+    (html / "math.html").write_text(
+        '<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'
+        '<link rel="stylesheet" href="//cdn.example.org/theme.css"><link rel="stylesheet" href="_static/fonts.css">'
+        '<img src="http://example.org/badge.png">')
+    problems = book.check(html)
+    assert len(problems) == 4, problems
+    assert any("math.html: loads 'https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js'" in p for p in problems)
+    assert any("'//cdn.example.org/theme.css'" in p for p in problems)
+    assert any("_static/fonts.css: imports 'https://fonts.example.org/css2?family=X'" in p for p in problems)
+    assert any("badge.png" in p for p in problems)
+
+
+def test_math_is_served_from_the_build():
+    import importlib
+
+    config = yaml.safe_load((paths.REPO_ROOT / "_config.yml").read_text())
+    assert "sphinx-mathjax-offline" in config["sphinx"]["extra_extensions"]
+    ext = importlib.import_module("sphinx-mathjax-offline")
+    assert (paths.REPO_ROOT / "requirements.txt").read_text().count("sphinx-mathjax-offline==") == 1
+    static = Path(ext.__file__).parent / "static" / "mathjax"
+    assert (static / "tex-chtml.js").exists() and (static / "output" / "chtml" / "fonts").is_dir()
+
+
+def test_source_notebooks_only_call():
+    """Parameters, calls, plots, glue and prose: no function, class or lambda; no code cell over 15
+    lines (the parameters cell excepted: one line per parameter)."""
+    for path in sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for i, cell in enumerate(nb.cells, 1):
+            if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+                continue
+            tree = ast.parse(cell.source)
+            defined = [type(n).__name__ for n in ast.walk(tree)
+                       if type(n).__name__ in ("FunctionDef", "AsyncFunctionDef", "ClassDef", "Lambda")]
+            assert not defined, f"{path.name} cell {i} defines {defined}: move it into lens_minimal/companion/"
+            assert len(cell.source.splitlines()) <= 15, f"{path.name} cell {i} has {len(cell.source.splitlines())} lines"
+
+
+def test_stderr_relay_prefixes_lines_and_thins_out_progress_bars():
+    import io
+
+    out = io.StringIO()
+    relay = book.StderrRelay("table1", out, interval=3600)
+    relay.write("loading the model\nhalf a li")
+    relay.write("ne\n")
+    relay.write("\rgrid:   0%| 0/4")                   # first bar state: passed on
+    relay.write("\rgrid:  25%| 1/4\rgrid:  50%| 2/4")  # within the interval: held back
+    relay.write("\rgrid: 100%| 4/4\n")                  # the line ends: its last state is passed on
+    relay.write("/x/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter\n")
+    relay.write("no newline at the end")
+    relay.close()
+    assert out.getvalue().splitlines() == [
+        "[table1] loading the model", "[table1] half a line", "[table1] grid:   0%| 0/4",
+        "[table1] grid: 100%| 4/4", "[table1] no newline at the end"]
+
+
+def test_schedule_runs_the_ledger_after_everything_else_in_book_order():
+    names = list(book.load_profiles())
+    waves = book.schedule(names)
+    assert waves[-1] == ["claims_ledger"] and sum(waves, []) == [n for n in names if n != "claims_ledger"] + ["claims_ledger"]
+    assert book.schedule(["table2_efficiency", "method_walkthrough"]) == [["table2_efficiency", "method_walkthrough"]]
+    assert book.schedule(["claims_ledger"]) == [["claims_ledger"]]
+
+
+def _timed_notebook(folder, name, fail=False):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell('log = ""\nseconds = 0.0'),
+                nbformat.v4.new_code_cell(
+                    "import json, sys, time\nstart = time.time()\nprint('working', file=sys.stderr)\n"
+                    "time.sleep(seconds)\n" + ("raise ValueError('boom')\n" if fail else "") +
+                    f"open(f'{{log}}/{name}.json', 'w').write(json.dumps([start, time.time()]))")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, str(folder / f"{name}.ipynb"))
+
+
+@pytest.mark.slow
+def test_independent_notebooks_run_in_parallel_and_a_failure_is_raised_after_the_others_finish(tmp_path, capfd):
+    src, log, out = tmp_path / "src", tmp_path / "log", tmp_path / "out"
+    src.mkdir(), log.mkdir()
+    for name in ("a", "b"):
+        _timed_notebook(src, name)
+    _timed_notebook(src, "bad", fail=True)
+    params = {"a": {"log": str(log), "seconds": 6.0}, "b": {"log": str(log), "seconds": 6.0},
+              "bad": {"log": str(log), "seconds": 0.0}}
+    done = []
+    with pytest.raises(LensInputError, match="notebook bad failed .*ValueError: boom"):
+        for name, _ in book.execute_many(["a", "bad", "b"], params, workers=3, out_dir=out, source_dir=src):
+            done.append(name)
+    assert sorted(done) == ["a", "b"] and sorted(p.name for p in out.glob("*.ipynb")) == ["a.ipynb", "b.ipynb"]
+    assert (tmp_path / "_failed" / "bad.ipynb").exists()           # the failed one: kept for inspection only
+    (a0, a1), (b0, b1) = (json.loads((log / f"{n}.json").read_text()) for n in ("a", "b"))
+    assert b0 < a1 and a0 < b1, "the two notebooks did not overlap"
+    err = capfd.readouterr().err
+    assert "[a] working" in err and "[b] working" in err          # the kernels' stderr, relayed and named

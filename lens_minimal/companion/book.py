@@ -17,12 +17,14 @@ import argparse
 import ast
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -33,18 +35,20 @@ import papermill
 
 from .. import paths
 from ..io import LensInputError, atomic_path, read_yaml
-from . import results
+from . import pages, results
 
 PROFILES_FILE = paths.NOTEBOOKS_DIR / "profiles.yml"
 EXECUTED_DIR = paths.BOOK_DIR / "executed"          # executed notebooks (build products)
 FAILED_DIR = paths.BOOK_DIR / "_failed"             # a failed notebook's output, for debugging
-GENERATED_DIR = paths.BOOK_DIR / "_generated"       # text generated at build time (CLI help)
+GENERATED_DIR = pages.GENERATED_DIR                  # text generated at build time (headline, status, CLI help)
 HTML_DIR = paths.REPO_ROOT / "_build" / "html"
 KERNEL = "python3"
 # Parameters the build sets itself (every notebook declares them); profiles may not set them.
 INJECTED = ("profile", "results_root", "figures_root")
 # Tolerance for comparing results with the committed references (see tests/test_notebooks_smoke.py).
 RTOL, ATOL = 0.02, 0.02
+# Notebooks that read the other chapters' result files: they run after all others have finished.
+RUN_LAST = ("claims_ledger",)
 
 
 # --- profiles and parameters ----------------------------------------------------------------------
@@ -65,9 +69,9 @@ def load_profiles(path: str | Path | None = None) -> dict[str, dict[str, dict[st
     return doc
 
 
-def notebook_path(name: str) -> Path:
-    """Source notebook `notebooks/<name>.ipynb`."""
-    path = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
+def notebook_path(name: str, source_dir: str | Path | None = None) -> Path:
+    """Source notebook `notebooks/<name>.ipynb` (or `<source_dir>/<name>.ipynb`)."""
+    path = Path(source_dir or paths.NOTEBOOKS_DIR) / f"{name}.ipynb"
     if not path.exists():
         raise LensInputError(f"{path}: notebook not found (named in {PROFILES_FILE.name})")
     return path
@@ -174,13 +178,18 @@ def execute_notebook(
     results_root: str | Path | None = None,
     figures_root: str | Path | None = None,
     threads: int = 1,
+    progress: bool = False,
+    source_dir: str | Path | None = None,
 ) -> float:
     """Execute `notebooks/<name>.ipynb` into `<out_dir>/<name>.ipynb`; return the seconds it took.
 
     papermill writes its output even when a cell fails, so it writes to a temporary file that is
-    renamed only on success; a failed run is kept in `book/_failed/` for inspection. The kernel
+    renamed only on success; a failed run is kept in `_failed/` beside `out_dir` (`book/_failed/`)
+    for inspection. The kernel
     runs with `threads` intra-op threads (OMP_NUM_THREADS): our models are small, and on a busy
     2-core machine one thread is up to 100x faster than two fighting over the cores.
+    `progress` relays what the notebook writes to stderr (progress bars, stage lines) to this
+    process's stderr, each line prefixed with `[name]`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -188,18 +197,21 @@ def execute_notebook(
               "figures_root": str(figures_root) if figures_root else None}
     final = out_dir / f"{name}.ipynb"
     tmp = out_dir / f".{name}.{os.getpid()}.partial.ipynb"   # papermill wants an .ipynb suffix
+    relay = StderrRelay(name) if progress else None
+    if progress:
+        print(f"[book] executing {name} ({params.get('profile')} profile) ...", flush=True)
     start = time.perf_counter()
     try:
         with _environment(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MPLBACKEND="Agg"):
             papermill.execute_notebook(
-                str(notebook_path(name)), str(tmp), parameters=params, kernel_name=KERNEL,
-                cwd=str(out_dir), progress_bar=False, language="python",
+                str(notebook_path(name, source_dir)), str(tmp), parameters=params, kernel_name=KERNEL,
+                cwd=str(out_dir), progress_bar=False, language="python", stderr_file=relay,
             )
         _strip_volatile(tmp)
         os.replace(tmp, final)
     except papermill.PapermillExecutionError as err:
-        FAILED_DIR.mkdir(parents=True, exist_ok=True)
-        failed = FAILED_DIR / f"{name}.ipynb"
+        failed = out_dir.parent / FAILED_DIR.name / f"{name}.ipynb"     # book/_failed/ beside book/executed/
+        failed.parent.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             os.replace(tmp, failed)
         raise LensInputError(
@@ -207,9 +219,58 @@ def execute_notebook(
             f"  the partial output is in {failed}"
         ) from None
     finally:
+        if relay is not None:
+            relay.close()
         if tmp.exists():
             tmp.unlink()
     return time.perf_counter() - start
+
+
+class StderrRelay:
+    """papermill's `stderr_file`: the kernel's stderr, line by line, each line prefixed with `[name]`.
+
+    A progress bar redraws its line with carriage returns; of those redraws, one is passed on at
+    most every `interval` seconds (and the last one when the line ends), so `make book` shows
+    which notebook is at which grid point without flooding the terminal.
+    """
+
+    # tqdm.auto's warning in a kernel without ipywidgets (it falls back to a text bar): noise here
+    QUIET = re.compile(r"IProgress not found|from \.autonotebook import tqdm")
+
+    def __init__(self, name: str, stream: Any = None, interval: float = 2.0) -> None:
+        self.prefix, self.stream, self.interval = f"[{name}] ", stream, interval
+        self._pending = ""                 # the unfinished line (for a bar: its latest state)
+        self._last_bar = float("-inf")     # when a redrawn line was last passed on
+        self._last_line: str | None = None
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *complete, self._pending = self._pending.split("\n")
+        for line in complete:
+            self._emit(([p for p in line.split("\r") if p.strip()] or [""])[-1])
+        if "\r" in self._pending:
+            states = [p for p in self._pending.split("\r") if p.strip()]
+            self._pending = states[-1] if states else ""
+            if states and time.monotonic() - self._last_bar >= self.interval:
+                self._emit(states[-1])
+                self._last_bar = time.monotonic()
+        return len(text)
+
+    def flush(self) -> None:
+        (self.stream or sys.stderr).flush()
+
+    def close(self) -> None:
+        """Pass on what is left of an unfinished line."""
+        self._emit(self._pending)
+        self._pending = ""
+
+    def _emit(self, line: str) -> None:
+        line = line.rstrip()
+        if line and line != self._last_line and not self.QUIET.search(line):
+            stream = self.stream or sys.stderr
+            stream.write(self.prefix + line + "\n")
+            stream.flush()
+            self._last_line = line
 
 
 @contextlib.contextmanager
@@ -260,10 +321,13 @@ def build(
     render: bool = True,
     update_reference: bool = False,
     threads: int = 1,
+    workers: int = 2,
 ) -> dict[str, float]:
     """Execute the notebooks of `profile` (all, or `only`), then render and check the book.
 
-    Returns the seconds per step. Parameters are checked for every notebook before any runs.
+    Notebooks run `workers` at a time (each kernel with `threads` torch threads), those in
+    `RUN_LAST` after all others; the chapters keep their order in the book. Returns the seconds
+    per step. Parameters are checked for every notebook before any runs.
     """
     profiles = load_profiles()
     names = list(profiles)
@@ -277,12 +341,16 @@ def build(
         if stray not in profiles:
             raise LensInputError(f"notebooks/{stray}.ipynb is not listed in {PROFILES_FILE.name}")
 
+    wall = time.perf_counter()
     times: dict[str, float] = {}
-    for n in todo:
-        print(f"[book] executing {n} ({profile} profile) ...", flush=True)
-        times[n] = execute_notebook(n, params[n], threads=threads)
-        print(f"[book]   done in {times[n]:.1f} s", flush=True)
-        _report_reference(n, profile, update_reference)
+    for n in todo:                  # a notebook that fails has no status, not an old one
+        (EXECUTED_DIR / f"{n}.status.json").unlink(missing_ok=True)
+    for wave in schedule(todo):
+        for name, seconds in execute_many(wave, params, workers=workers, threads=threads):
+            times[name] = seconds
+            print(f"[book] {name} done in {seconds:.1f} s", flush=True)
+            _report_reference(name, profile, update_reference, seconds)
+    times = {n: times[n] for n in todo}                  # book order, not the order they finished in
 
     if render:
         executed = {n: EXECUTED_DIR / f"{n}.ipynb" for n in names}
@@ -293,59 +361,79 @@ def build(
                   f"run without --only", flush=True)
         else:
             start = time.perf_counter()
-            write_generated()
+            pages.write_all(profile, names, EXECUTED_DIR)
             run_jupyter_book()
             problems = check()
             times["jupyter-book build + check"] = time.perf_counter() - start
             if problems:
                 raise LensInputError("book check failed:\n  " + "\n  ".join(problems))
-    _print_times(times, profile)
+    _print_times(times, profile, time.perf_counter() - wall)
     return times
 
 
-def _report_reference(name: str, profile: str, update: bool) -> None:
+def schedule(names: Iterable[str]) -> list[list[str]]:
+    """Waves of notebooks, in book order: first every notebook that reads no other's results (they
+    may run in parallel), then those in `RUN_LAST` (the claims ledger reads the others' result files)."""
+    names = list(names)
+    waves = [[n for n in names if n not in RUN_LAST], [n for n in names if n in RUN_LAST]]
+    return [w for w in waves if w]
+
+
+def execute_many(names: list[str], params: dict[str, dict[str, Any]], *, workers: int = 2, threads: int = 1,
+                 **kwargs: Any) -> Iterator[tuple[str, float]]:
+    """Execute independent notebooks, `workers` at a time in separate processes (each kernel with
+    `threads` torch threads); yield (name, seconds) as each finishes. Numbers do not depend on the
+    order: every notebook seeds its own runs. If any fails, the others finish, then the first
+    failure is raised. `kwargs` go to `execute_notebook`.
+    """
+    if workers <= 1 or len(names) == 1:
+        for n in names:
+            yield n, execute_notebook(n, params[n], threads=threads, progress=True, **kwargs)
+        return
+    failures = []
+    spawn = multiprocessing.get_context("spawn")     # a fresh interpreter: no state forked from this one
+    with ProcessPoolExecutor(max_workers=min(workers, len(names)), mp_context=spawn) as pool:
+        futures = {pool.submit(execute_notebook, n, params[n], threads=threads, progress=True, **kwargs): n
+                   for n in names}
+        for future in as_completed(futures):
+            try:
+                seconds = future.result()
+            except LensInputError as err:
+                failures.append(err)
+                continue
+            yield futures[future], seconds
+    if failures:
+        raise failures[0]
+
+
+def _report_reference(name: str, profile: str, update: bool, seconds: float) -> None:
+    """Compare a finished notebook's results with the committed reference (or store them as the
+    reference) and record its execution status for the status page."""
     record = results.load_results(name, profile)
+    problems: list[str] | None = None
     if update:
         print(f"[book]   reference written: {results.write_reference(record, profile)}", flush=True)
-        return
-    try:
-        reference = results.load_reference(name, profile)
-    except LensInputError:
-        print(f"[book]   no committed reference for {name} ({profile})", flush=True)
-        return
-    problems = results.compare_to_reference(record, reference, rtol=RTOL, atol=ATOL)
-    status = "matches the reference" if not problems else f"{len(problems)} difference(s) from the reference, e.g. {problems[0]}"
-    print(f"[book]   {status}", flush=True)
+        problems = []
+    else:
+        try:
+            reference = results.load_reference(name, profile)
+        except LensInputError:
+            print(f"[book]   no committed reference for {name} ({profile})", flush=True)
+        else:
+            problems = results.compare_to_reference(record, reference, rtol=RTOL, atol=ATOL)
+            status = ("matches the reference" if not problems
+                      else f"{len(problems)} difference(s) from the reference, e.g. {problems[0]}")
+            print(f"[book]   {name}: {status}", flush=True)
+    pages.write_status(pages.status_record(name, profile, seconds, record, problems), EXECUTED_DIR)
 
 
-def _print_times(times: dict[str, float], profile: str) -> None:
+def _print_times(times: dict[str, float], profile: str, wall: float) -> None:
     width = max(len(k) for k in times) if times else 10
     print(f"\n[book] times ({profile} profile)")
     for k, v in times.items():
         print(f"  {k:<{width}}  {v:7.1f} s")
-    print(f"  {'total':<{width}}  {sum(times.values()):7.1f} s", flush=True)
-
-
-def write_generated() -> None:
-    """Text the book includes that is produced at build time: `lens --help` and its subcommands."""
-    GENERATED_DIR.mkdir(parents=True, exist_ok=True)
-    text = _cli_help()
-    with atomic_path(GENERATED_DIR / "lens_help.txt") as tmp:
-        tmp.write_text(text)
-
-
-def _cli_help() -> str:
-    """`lens --help` followed by `lens <command> --help` for every subcommand, 100 columns wide."""
-    from ..cli import build_parser   # the `lens` entry point's parser
-
-    with _environment(COLUMNS="100"):
-        parser = build_parser()
-        parts = [f"$ lens --help\n{parser.format_help()}"]
-        for action in parser._actions:   # argparse keeps subcommands in a _SubParsersAction
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    parts.append(f"$ lens {name} --help\n{sub.format_help()}")
-    return "\n".join(parts)
+    print(f"  {'sum':<{width}}  {sum(times.values()):7.1f} s")
+    print(f"  {'wall clock':<{width}}  {wall:7.1f} s", flush=True)
 
 
 def run_jupyter_book() -> None:
@@ -365,11 +453,12 @@ def run_jupyter_book() -> None:
 # --- checking the built book ----------------------------------------------------------------------
 
 class _Links(HTMLParser):
-    """Collects href/src targets, element ids and table shapes of one HTML page."""
+    """Collects href/src targets, element ids, table shapes and render assets of one HTML page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.targets: list[str] = []
+        self.assets: list[str] = []      # what the page loads to render: scripts, stylesheets, images
         self.ids: set[str] = set()
         self.tables: list[int] = []      # number of data cells per <table>
         self._open: list[int] = []
@@ -383,6 +472,11 @@ class _Links(HTMLParser):
         for key in ("href", "src"):
             if a.get(key) and tag in ("a", "img", "link", "script", "object", "embed", "source"):
                 self.targets.append(a[key])
+        rel = (a.get("rel") or "").lower().split()
+        if tag in ("script", "img", "iframe", "embed", "source") and a.get("src"):
+            self.assets.append(a["src"])
+        elif tag == "link" and a.get("href") and {"stylesheet", "preload", "modulepreload"} & set(rel):
+            self.assets.append(a["href"])
         if tag == "table":
             self._open.append(0)
         elif tag == "td" and self._open:
@@ -399,7 +493,9 @@ def check(html_dir: str | Path | None = None) -> list[str]:
     - every figure in `book/figures/` exists, is referenced by a page, and the reference resolves;
     - every table renders: each HTML table has data cells, and every table a notebook displays
       reaches its page;
-    - no broken internal link (file or `#anchor`) in the built HTML.
+    - no broken internal link (file or `#anchor`) in the built HTML;
+    - the book renders offline: no page loads a script, stylesheet or image from another host, and
+      no stylesheet of the build imports one (`@import`, `url()`); MathJax ships with the build.
     """
     html_dir = Path(html_dir or HTML_DIR)
     problems: list[str] = []
@@ -424,6 +520,21 @@ def check(html_dir: str | Path | None = None) -> list[str]:
                 ids = pages[dest].ids if dest in pages else _parse(dest).ids
                 if unquote(parts.fragment) not in ids:
                     problems.append(f"{rel}: link {target!r}: no anchor #{parts.fragment}")
+
+    # assets needed to render come with the build
+    stylesheets: set[Path] = set()
+    for page, parsed in pages.items():
+        rel = page.relative_to(html_dir)
+        for url in parsed.assets:
+            if is_external(url):
+                problems.append(f"{rel}: loads {url!r} from another host (the book must render offline)")
+            elif url.split("?")[0].endswith(".css"):
+                stylesheets.add((page.parent / unquote(urlsplit(url).path)).resolve())
+    for css in sorted(p for p in stylesheets if p.exists()):
+        for url in _CSS_IMPORT.findall(css.read_text(errors="replace")):
+            if is_external(url):
+                problems.append(f"{css.relative_to(html_dir.resolve())}: imports {url!r} from another host "
+                                "(the book must render offline)")
 
     # tables
     for page, parsed in pages.items():
@@ -452,6 +563,15 @@ def check(html_dir: str | Path | None = None) -> list[str]:
         if fig.name not in shown_images:
             problems.append(f"{fig.relative_to(paths.REPO_ROOT)}: referenced but not in the built HTML")
     return problems
+
+
+_CSS_IMPORT = re.compile(r"""(?:@import\s+(?:url\(\s*)?|url\(\s*)['"]?([^'"()\s;]+)""")   # @import / url() targets
+
+
+def is_external(url: str) -> bool:
+    """Whether `url` is fetched from another host (http:, https:, or protocol-relative //host/...)."""
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("http", "https") or bool(parts.netloc)
 
 
 def _parse(path: Path) -> _Links:
@@ -504,12 +624,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="store the new results as data/reference/<profile>/ (commit them after review)")
     b.add_argument("--threads", type=int, default=int(os.environ.get("LENS_THREADS", "1")),
                    help="torch threads per notebook kernel (default 1, or $LENS_THREADS)")
-    sub.add_parser("check", help="check the built book: figures, tables, internal links")
+    b.add_argument("--workers", type=int, default=int(os.environ.get("LENS_WORKERS", "2")),
+                   help="notebooks executed at a time, each in its own kernel (default 2, or $LENS_WORKERS)")
+    sub.add_parser("check", help="check the built book: figures, tables, links, no external assets")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             build(args.profile, args.only, render=not args.no_book, update_reference=args.update_reference,
-                  threads=args.threads)
+                  threads=args.threads, workers=args.workers)
         else:
             problems = check()
             for p in problems:

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from .ledger import DATASET_LABEL  # noqa: E402
+from .walkthrough import standardize  # noqa: E402
 
 CHOSEN_COLOR, REJECTED_COLOR = "#1b7837", "#b2182b"
 METHOD_LABEL = {
@@ -65,6 +66,42 @@ def plot_synthetic_around_seeds(ax, seeds_2d: np.ndarray, recon_2d: np.ndarray, 
         ax.scatter(*s, s=60, color=color, edgecolor="black", zorder=2, label=f"{label} seed" if first else None)
         ax.scatter(*r, s=60, color=color, marker="X", edgecolor="black", linewidth=0.5, zorder=2,
                    label="its reconstruction g(mu)" if first else None)
+
+
+def plot_latent_space(latent: Mapping[float, tuple[torch.Tensor, torch.Tensor]], gammas: Sequence[float],
+                      n_shown: int) -> plt.Figure:
+    """One panel per gamma: the first `n_shown` pairs' posterior means (mu_chosen, mu_rejected), each
+    (N, latent_dim), on the first two principal components of that VAE's means."""
+    fig, axes = plt.subplots(1, len(gammas), figsize=(5 * len(gammas), 4.2), squeeze=False)
+    for ax, gamma in zip(axes[0], gammas):
+        mu_c, mu_r = latent[gamma]
+        basis = pca_basis(torch.cat([mu_c, mu_r]))
+        plot_latent_pairs(ax, project(mu_c[:n_shown], basis), project(mu_r[:n_shown], basis),
+                          f"gamma = {gamma:g}: posterior means mu, PCA")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_synthetic_example(vae, e_chosen: torch.Tensor, e_rejected: torch.Tensor,
+                           example: Mapping[str, Mapping[str, torch.Tensor]]) -> plt.Figure:
+    """`walkthrough.synthetic_example` drawn on the first two principal components of all standardised
+    seed embeddings (`e_chosen`, `e_rejected`: (N, d)): seeds, their reconstructions and samples."""
+    basis = pca_basis(standardize(vae, torch.cat([e_chosen, e_rejected])))
+    dim = e_chosen.shape[-1]
+
+    def to_2d(x: torch.Tensor) -> np.ndarray:                  # (..., d) -> (..., 2)
+        return project(standardize(vae, x.reshape(-1, dim)), basis).reshape(*x.shape[:-1], 2)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    for side, color in (("chosen", CHOSEN_COLOR), ("rejected", REJECTED_COLOR)):
+        plot_synthetic_around_seeds(ax, to_2d(example["seed"][side]), to_2d(example["recon"][side]),
+                                    to_2d(example["synth"][side]), color, side)
+    ax.set_xlabel("PC 1 of the standardised seed embeddings")
+    ax.set_ylabel("PC 2")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def plot_gold_vs_ratio(summary: pd.DataFrame, references: Mapping[str, Mapping[str, float]],

@@ -10,9 +10,10 @@ has too few points to resample.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,30 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     return df
 
 
+# --- the Table 1 contract: per-seed values of every cell ------------------------------------------
+
+TABLE1_METRICS = ("bon_gold", "pairwise_accuracy")
+
+
+def per_seed_cells(runs: pd.DataFrame, metrics: Sequence[str] = TABLE1_METRICS) -> dict[str, Any]:
+    """Per-seed values of every Table 1 cell: what the Table 1 notebook stores and the ledger reads.
+
+    `runs` is `experiment.run_grid` output (one row per task, method, ratio and seed). Returns
+    `{task: {method: {str(ratio): {metric: [value of seed s0, s1, ...]}}}}`, seeds in increasing
+    order in every cell, so that two cells are paired by position (same seed, same split and
+    initialisation). Ratio 1 is method "none".
+    """
+    cells: dict[str, Any] = {}
+    for (t, m, r), g in runs.sort_values("seed").groupby(["task", "method", "ratio"], sort=False):
+        cells.setdefault(t, {}).setdefault(m, {})[str(r)] = {k: g[k].tolist() for k in metrics}
+    return cells
+
+
+def cell_values(cells: Mapping[str, Any], task: str, method: str, ratio: int, metric: str) -> list[float]:
+    """Per-seed values of one cell of `per_seed_cells` output (KeyError if it was not run)."""
+    return cells[task][method][str(ratio)][metric]
+
+
 # --- claims ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -82,6 +107,7 @@ class Claim:
     paper: str                     # the paper's number(s), for display
     tested_by: str                 # notebook name or "not tested yet"
     test: dict = field(default_factory=dict)
+    headline: str = ""             # short label: the claim is shown in the introduction's headline
 
 
 def load_claims(path: str | Path | None = None) -> list[Claim]:
@@ -96,9 +122,11 @@ def load_claims(path: str | Path | None = None) -> list[Claim]:
         if not isinstance(raw, dict):
             raise LensInputError(f"{where}: expected a mapping")
         required = {"id", "section", "kind", "text", "paper", "tested_by"}
-        missing, unknown = required - set(raw), set(raw) - required - {"test"}
+        missing, unknown = required - set(raw), set(raw) - required - {"test", "headline"}
         if missing or unknown:
             raise LensInputError(f"{where}: missing field(s) {sorted(missing)}, unknown field(s) {sorted(unknown)}")
+        if not isinstance(raw.get("headline", ""), str):
+            raise LensInputError(f"{where}: headline must be a short label (text), got {raw['headline']!r}")
         claim = Claim(**{k: (str(v) if k != "test" else v) for k, v in raw.items()})
         if claim.id in seen:
             raise LensInputError(f"{where}: duplicate id")
@@ -199,6 +227,23 @@ def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapp
                      {"value": ours, "from_timings": section == "timings"})
 
 
+def judge_all(claims: Sequence[Claim], results: Mapping[str, Mapping[str, Any]],
+              task_for: Mapping[str, str] | None = None) -> list[Judgement]:
+    """`judge` every claim of kind "claim" (scope notes are listed, not judged), in file order."""
+    return [judge(c, results, task_for) for c in claims if c.kind == "claim"]
+
+
+def needed_results(claims: Sequence[Claim]) -> list[str]:
+    """Names of the notebooks whose result files the claims are judged from."""
+    return sorted({c.tested_by for c in claims if c.tested_by != NOT_TESTED})
+
+
+def verdict_counts(judgements: Sequence[Judgement]) -> dict[str, int]:
+    """Number of claims per verdict, for every verdict in `VERDICTS` (zeros included)."""
+    counts = Counter(j.verdict for j in judgements)
+    return {v: counts.get(v, 0) for v in VERDICTS}
+
+
 def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: dict[str, str]) -> Judgement:
     test = claim.test
     task = task_for.get(test["dataset"])
@@ -208,8 +253,8 @@ def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: dict[st
     if task not in cells:
         return Judgement(claim, f"task {task!r} not run in this profile", NOT_TESTED)
     try:
-        a = cells[task][test["a"]["method"]][str(test["a"]["ratio"])][test["metric"]]
-        b = cells[task][test["b"]["method"]][str(test["b"]["ratio"])][test["metric"]]
+        a = cell_values(cells, task, test["a"]["method"], test["a"]["ratio"], test["metric"])
+        b = cell_values(cells, task, test["b"]["method"], test["b"]["ratio"], test["metric"])
     except KeyError:
         return Judgement(claim, "cell not run in this profile", NOT_TESTED)
     diff = paired_difference(a, b)
@@ -257,3 +302,13 @@ def ledger_markdown(judgements: list[Judgement], link: bool = True) -> str:
         cells = [f"**{c.id}**: {c.text}", c.paper, j.ours, f"**{j.verdict}**", where]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
+
+
+def scope_markdown(claims: Sequence[Claim]) -> str:
+    """The limits the authors state (claims of kind "scope"), as a bullet list."""
+    return "\n".join(f"- {c.text}" for c in claims if c.kind == "scope")
+
+
+def task_map_words(task_for: Mapping[str, str]) -> str:
+    """'HH-RLHF → instructions, TL;DR → summaries'."""
+    return ", ".join(f"{DATASET_LABEL[k]} → {v}" for k, v in task_for.items())

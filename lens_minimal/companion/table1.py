@@ -1,0 +1,177 @@
+"""Table 1 (paper, main results): run the grid on every task, then turn the runs into the book's
+tables and sentences.
+
+The notebook `notebooks/table1_main_results.ipynb` calls these in order: `check_params`,
+`run_tasks` (the `experiment.run_grid` rows of every task), `ledger.per_seed_cells` (the numbers it
+stores, which the claims ledger reads) and `reference_picks`; then the presentation: `blocks` (one
+table per task), `gains_frame` and `verdict_markdown` (paired differences over seeds, as in the
+ledger). Nothing here computes a number the stored results do not hold.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import from_dict
+from ..datasets import available_tasks, load_task
+from ..evaluation import t_halfwidth
+from ..experiment import ExperimentConfig, run_grid
+from ..io import LensInputError
+from . import ledger
+from .figures import METHOD_LABEL, table1_frame
+
+METRIC_LABEL = {"bon_gold": "gold reward", "pairwise_accuracy": "pairwise accuracy"}
+TIMING_COLUMNS = ("seconds_fit", "seconds_augment", "seconds_train")
+
+
+# --- running ----------------------------------------------------------------------------------------
+
+def check_params(tasks: Sequence[str], ratios: Sequence[int], task_paths: Mapping[str, Any]) -> None:
+    """Stop before any run: ratio 1 (the baseline every row is compared with) and data for every task."""
+    if 1 not in ratios:
+        raise LensInputError(
+            f"ratios: must include 1 (the no-augmentation baseline every row is compared with), got {list(ratios)}")
+    missing = [t for t in tasks if t not in task_paths and t not in available_tasks()]
+    if missing:
+        raise LensInputError(f"tasks {missing}: data not found on this machine (available: {available_tasks()}); "
+                             "build it with `make data`, or run the smoke profile")
+
+
+def run_tasks(tasks: Sequence[str], methods: Sequence[str], ratios: Sequence[int], seeds: Sequence[int],
+              config: Mapping[str, Any], world: Mapping[str, Any] | None = None,
+              task_paths: Mapping[str, Mapping[str, str]] | None = None,
+              progress: bool = True) -> tuple[pd.DataFrame, dict[str, float]]:
+    """`experiment.run_grid` on every task; returns (all runs, seconds per task).
+
+    `config` is the `ExperimentConfig` dict (one spelling of every parameter); `task_paths` names
+    your own embedded files per task (from `lens embed`). `progress` draws the grid's progress bar
+    on stderr, which `make book` relays line by line.
+    """
+    experiment_config = from_dict(ExperimentConfig, dict(config), "config")
+    frames, seconds = [], {}
+    for t in tasks:
+        start = time.perf_counter()
+        task = load_task(t, world=dict(world) if world else None, files=(task_paths or {}).get(t))
+        frames.append(run_grid(task, methods, ratios, seeds, experiment_config, progress=progress))
+        seconds[t] = time.perf_counter() - start
+    return pd.concat(frames, ignore_index=True), seconds
+
+
+def reference_picks(runs: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per task, the gold reward of a random pick and of the oracle pick (same for every run of a task)."""
+    return {t: {k: float(g[k].mean()) for k in ("bon_random", "bon_oracle")} for t, g in runs.groupby("task")}
+
+
+def run_timings(runs: pd.DataFrame, seconds_per_task: Mapping[str, float], seconds_total: float) -> dict[str, Any]:
+    """Machine-dependent seconds (stored as timings, never compared): total, per task, per method and ratio."""
+    mean_seconds = runs.groupby(["method", "ratio"])[list(TIMING_COLUMNS)].mean()
+    return {"seconds_total": seconds_total, "seconds_per_task": dict(seconds_per_task),
+            "mean_seconds": {f"{m}@{r}": row.to_dict() for (m, r), row in mean_seconds.iterrows()}}
+
+
+# --- tables -----------------------------------------------------------------------------------------
+
+def has_metric(summary: pd.DataFrame, task: str, metric: str) -> bool:
+    """Whether `metric` was measured on `task` (held-out-pair tasks have no Best-of-N gold: all NaN)."""
+    column = summary.loc[summary["task"] == task, f"{metric}_mean"]
+    return bool(column.notna().any())
+
+
+def blocks(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mapping[str, str],
+           references: Mapping[str, Mapping[str, float]] | None = None) -> list[tuple[str, pd.DataFrame]]:
+    """Table 1 as one block per task, narrow enough for the book's text column: (title, table) pairs.
+
+    Per task: the Best-of-N gold reward beside the paper's number for the dataset the task stands
+    in for (when the task has a gold reward), then the pairwise accuracy (ours only; the paper
+    reports none for Table 1). Columns are (ratio, source); rows the paper's methods, then ours.
+    """
+    out = []
+    for task in dict.fromkeys(summary["task"]):
+        ds = dataset_for.get(task)
+        stands_in = f" (stands in for {ledger.DATASET_LABEL[ds]})" if ds in ledger.DATASET_LABEL else ""
+        one = summary[summary["task"] == task]
+        if has_metric(summary, task, "bon_gold"):
+            frame = _one_task(table1_frame(one, paper, dataset_for, references, metric="bon_gold"))
+            out.append((f"**{task}**{stands_in}: Best-of-N gold reward, the paper's beside ours", frame))
+        frame = _one_task(table1_frame(one, paper, dataset_for, metric="pairwise_accuracy"))
+        out.append((f"**{task}**: pairwise accuracy on held-out pairs (ours only)", frame))
+    return out
+
+
+def _one_task(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop the task level of a one-task `figures.table1_frame`; the source level reads 'paper' / 'ours'."""
+    frame = frame.droplevel("task", axis=1)
+    sources = frame.columns.get_level_values("source")
+    if set(sources) == {"ours"}:
+        return frame.droplevel("source", axis=1)
+    renamed = ["paper" if s.startswith("paper") else s for s in sources]
+    frame.columns = pd.MultiIndex.from_arrays([frame.columns.get_level_values("ratio"), renamed],
+                                              names=["ratio", "source"])
+    return frame
+
+
+# --- paired differences, in words -------------------------------------------------------------------
+
+def main_metric(cells: Mapping[str, Any], task: str) -> str:
+    """The metric a task is judged on: Best-of-N gold where measured, else pairwise accuracy."""
+    base = ledger.cell_values(cells, task, "none", 1, "bon_gold")
+    return "bon_gold" if np.isfinite(np.asarray(base, dtype=float)).all() else "pairwise_accuracy"
+
+
+def gains_frame(cells: Mapping[str, Any], tasks: Sequence[str], methods: Sequence[str],
+                ratios: Iterable[int]) -> pd.DataFrame:
+    """Each augmented cell minus no augmentation on the same task, paired by seed, with its t-interval."""
+    rows, labels = [], set()
+    for t in tasks:
+        metric = main_metric(cells, t)
+        labels.add(METRIC_LABEL[metric])
+        base = ledger.cell_values(cells, t, "none", 1, metric)
+        for m in methods:
+            for r in sorted(x for x in ratios if x != 1):
+                d = ledger.paired_difference(ledger.cell_values(cells, t, m, r, metric), base)
+                rows.append({"task": t, "method": METHOD_LABEL.get(m, m), "ratio": f"{r}x",
+                             "difference": ledger.format_difference(d), "reading": ledger.compare_words(d)})
+    frame = pd.DataFrame(rows).set_index(["task", "method", "ratio"])
+    return frame.rename(columns={"difference": f"{' / '.join(sorted(labels))} minus 1x"})
+
+
+def verdict_markdown(cells: Mapping[str, Any], tasks: Sequence[str], methods: Sequence[str],
+                     ratios: Iterable[int], dataset_for: Mapping[str, str], paper: pd.DataFrame) -> str:
+    """The verdict bullets, written from the numbers: per task, LENS at the top ratio against no
+    augmentation (with the paper's pair of numbers beside it) and against the naive latent baselines."""
+    top = max(ratios)
+    if "lens" not in methods or top == 1:
+        return "LENS was not run in this profile."
+    paper_hits = paper.set_index(["method", "dataset", "ratio"])["bon_gold"]
+    lines = []
+    for t in tasks:
+        metric = main_metric(cells, t)
+        lens = ledger.cell_values(cells, t, "lens", top, metric)
+        d = ledger.paired_difference(lens, ledger.cell_values(cells, t, "none", 1, metric))
+        ds = dataset_for.get(t)
+        paper_note = ""
+        if metric == "bon_gold" and ds and ("lens", ds, top) in paper_hits.index:
+            paper_note = (f" The paper reports {paper_hits[('lens', ds, top)]:.2f} against "
+                          f"{paper_hits[('lens', ds, 1)]:.2f} on {ledger.DATASET_LABEL[ds]}.")
+        lines.append(f"- **{t}**: LENS at {top}x against no augmentation: {ledger.format_difference(d)}, "
+                     f"{ledger.compare_words(d)}.{paper_note}")
+        for other in ("direct", "gaussian"):
+            if other in methods:
+                d2 = ledger.paired_difference(lens, ledger.cell_values(cells, t, other, top, metric))
+                lines.append(f"  Against {METHOD_LABEL[other].lower()} at {top}x: "
+                             f"{ledger.format_difference(d2)}, {ledger.compare_words(d2)}.")
+    return "\n".join(lines)
+
+
+def interval_reach(n_seeds: int, confidence: float = ledger.CONFIDENCE) -> str:
+    """How many standard deviations of the per-seed differences a t-interval over `n_seeds` seeds
+    reaches to each side of the mean, as text ('2.48'; undefined for one seed).
+
+    `evaluation.t_halfwidth` is linear in the standard deviation: divide it out of any sample."""
+    if n_seeds < 2:
+        return "(undefined: one seed)"
+    sample = np.arange(n_seeds, dtype=float)
+    return f"{t_halfwidth(sample, confidence) / sample.std(ddof=1):.2f}"
