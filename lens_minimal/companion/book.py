@@ -353,22 +353,29 @@ def build(
     times = {n: times[n] for n in todo}                  # book order, not the order they finished in
 
     if render:
-        executed = {n: EXECUTED_DIR / f"{n}.ipynb" for n in names}
-        absent = [n for n, p in executed.items() if not p.exists()]
-        stale = [n for n, p in executed.items() if p.exists() and executed_profile(p) != profile]
-        if absent or stale:
-            print(f"[book] not rendering: executed notebooks missing {absent} or from another profile {stale}; "
-                  f"run without --only", flush=True)
-        else:
-            start = time.perf_counter()
-            pages.write_all(profile, names, EXECUTED_DIR)
-            run_jupyter_book()
-            problems = check()
+        start = time.perf_counter()
+        if render_book(profile, names):
             times["jupyter-book build + check"] = time.perf_counter() - start
-            if problems:
-                raise LensInputError("book check failed:\n  " + "\n  ".join(problems))
     _print_times(times, profile, time.perf_counter() - wall)
     return times
+
+
+def render_book(profile: str, names: list[str]) -> bool:
+    """Write the generated pages, render the book with Jupyter Book and check it; False (and
+    nothing rendered) when an executed notebook is missing or comes from another profile."""
+    executed = {n: EXECUTED_DIR / f"{n}.ipynb" for n in names}
+    absent = [n for n, p in executed.items() if not p.exists()]
+    stale = [n for n, p in executed.items() if p.exists() and executed_profile(p) != profile]
+    if absent or stale:
+        print(f"[book] not rendering: executed notebooks missing {absent} or from another profile {stale}; "
+              f"run without --only", flush=True)
+        return False
+    pages.write_all(profile, names, EXECUTED_DIR)
+    run_jupyter_book()
+    problems = check()
+    if problems:
+        raise LensInputError("book check failed:\n  " + "\n  ".join(problems))
+    return True
 
 
 def schedule(names: Iterable[str]) -> list[list[str]]:
@@ -490,24 +497,27 @@ class _Links(HTMLParser):
 def check(html_dir: str | Path | None = None) -> list[str]:
     """Problems in the built book (empty list: all good).
 
-    - every figure in `book/figures/` exists, is referenced by a page, and the reference resolves;
-    - every table renders: each HTML table has data cells, and every table a notebook displays
-      reaches its page;
     - no broken internal link (file or `#anchor`) in the built HTML;
     - the book renders offline: no page loads a script, stylesheet or image from another host, and
-      no stylesheet of the build imports one (`@import`, `url()`); MathJax ships with the build.
+      no stylesheet of the build imports one (`@import`, `url()`); MathJax ships with the build;
+    - every table renders: each HTML table has data cells, and every table a notebook displays
+      reaches its page;
+    - every figure in `book/figures/` exists, is referenced by a page, and the reference resolves.
     """
     html_dir = Path(html_dir or HTML_DIR)
-    problems: list[str] = []
     if not html_dir.exists():
         return [f"{html_dir}: no built book; run `python -m lens_minimal.companion.book build`"]
-    pages = {p: _parse(p) for p in html_dir.rglob("*.html")
-             if p.relative_to(html_dir).parts[0] not in ("_static", "_sources")}   # theme templates, not pages
+    parsed = {p: _parse(p) for p in html_dir.rglob("*.html")
+              if p.relative_to(html_dir).parts[0] not in ("_static", "_sources")}   # theme templates, not pages
+    return (_check_links(parsed, html_dir) + _check_assets(parsed, html_dir) + _check_tables(parsed, html_dir)
+            + _check_figures(parsed))
 
-    # internal links
-    for page, parsed in pages.items():
+
+def _check_links(parsed: dict[Path, "_Links"], html_dir: Path) -> list[str]:
+    problems = []
+    for page, links in parsed.items():
         rel = page.relative_to(html_dir)
-        for target in parsed.targets:
+        for target in links.targets:
             parts = urlsplit(target)
             if parts.scheme or parts.netloc or target.startswith(("mailto:", "data:", "javascript:")):
                 continue
@@ -517,17 +527,20 @@ def check(html_dir: str | Path | None = None) -> list[str]:
             if not dest.exists():
                 problems.append(f"{rel}: broken link {target!r}")
             elif parts.fragment and dest.suffix == ".html":
-                ids = pages[dest].ids if dest in pages else _parse(dest).ids
+                ids = parsed[dest].ids if dest in parsed else _parse(dest).ids
                 if unquote(parts.fragment) not in ids:
                     problems.append(f"{rel}: link {target!r}: no anchor #{parts.fragment}")
+    return problems
 
-    # assets needed to render come with the build
-    stylesheets: set[Path] = set()
-    for page, parsed in pages.items():
-        rel = page.relative_to(html_dir)
-        for url in parsed.assets:
+
+def _check_assets(parsed: dict[Path, "_Links"], html_dir: Path) -> list[str]:
+    """What a page needs to render (scripts, stylesheets and what they import, images) ships with the build."""
+    problems, stylesheets = [], set()
+    for page, links in parsed.items():
+        for url in links.assets:
             if is_external(url):
-                problems.append(f"{rel}: loads {url!r} from another host (the book must render offline)")
+                problems.append(f"{page.relative_to(html_dir)}: loads {url!r} from another host "
+                                "(the book must render offline)")
             elif url.split("?")[0].endswith(".css"):
                 stylesheets.add((page.parent / unquote(urlsplit(url).path)).resolve())
     for css in sorted(p for p in stylesheets if p.exists()):
@@ -535,21 +548,27 @@ def check(html_dir: str | Path | None = None) -> list[str]:
             if is_external(url):
                 problems.append(f"{css.relative_to(html_dir.resolve())}: imports {url!r} from another host "
                                 "(the book must render offline)")
+    return problems
 
-    # tables
-    for page, parsed in pages.items():
-        for i, cells in enumerate(parsed.tables, 1):
+
+def _check_tables(parsed: dict[Path, "_Links"], html_dir: Path) -> list[str]:
+    problems = []
+    for page, links in parsed.items():
+        for i, cells in enumerate(links.tables, 1):
             if cells == 0:
                 problems.append(f"{page.relative_to(html_dir)}: table {i} has no data cells")
     for nb_path in sorted(EXECUTED_DIR.glob("*.ipynb")):
         shown = _notebook_tables(nb_path)
         page = html_dir / "book" / "executed" / f"{nb_path.stem}.html"
-        if page.exists() and len(pages[page].tables) < shown:
-            problems.append(f"{page.relative_to(html_dir)}: notebook displays {shown} tables, page has {len(pages[page].tables)}")
+        if page.exists() and len(parsed[page].tables) < shown:
+            problems.append(f"{page.relative_to(html_dir)}: notebook displays {shown} tables, page has {len(parsed[page].tables)}")
         elif not page.exists():
             problems.append(f"{nb_path.name}: executed but not in the built book")
+    return problems
 
-    # figures
+
+def _check_figures(parsed: dict[Path, "_Links"]) -> list[str]:
+    problems = []
     figure_dir = results.figures_dir()
     referenced = _referenced_figures()
     on_disk = {p.resolve() for p in figure_dir.glob("*") if p.is_file()} if figure_dir.exists() else set()
@@ -558,7 +577,7 @@ def check(html_dir: str | Path | None = None) -> list[str]:
             problems.append(f"{where}: figure {fig.relative_to(paths.REPO_ROOT)} does not exist")
     for fig in sorted(on_disk - set(referenced)):
         problems.append(f"{fig.relative_to(paths.REPO_ROOT)}: figure is not referenced by any page")
-    shown_images = {Path(unquote(urlsplit(t).path)).name for parsed in pages.values() for t in parsed.targets}
+    shown_images = {Path(unquote(urlsplit(t).path)).name for links in parsed.values() for t in links.targets}
     for fig in sorted(set(referenced) & on_disk):
         if fig.name not in shown_images:
             problems.append(f"{fig.relative_to(paths.REPO_ROOT)}: referenced but not in the built HTML")

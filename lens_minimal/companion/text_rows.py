@@ -17,10 +17,13 @@ Run from a shell (one thread; each entry is stored when it finishes, LM training
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 
 from .. import paths
@@ -29,7 +32,8 @@ from ..baselines import make_augmenter
 from ..config import from_dict
 from ..datasets import load_task
 from ..experiment import ExperimentConfig, run_ratios, split_seed_pairs
-from . import row_cache
+from . import ledger, row_cache
+from .figures import fmt_mean_spread
 
 MODEL = "smollm2-135m-instruct"
 
@@ -303,3 +307,69 @@ def crossover(agreements: Sequence[float], differences: Sequence[float]) -> floa
         if d0 < 0 < d1 or d1 < 0 < d0:
             return float(a0 + (a1 - a0) * (0 - d0) / (d1 - d0))
     return float(pts[-1][0]) if pts and pts[-1][1] == 0 else None
+
+
+# --- what the notebook shows (table1_text_rows.ipynb only calls these) -------------------------------
+
+def load_simulated_rows(tasks: Sequence[str], agreements: Sequence[float], ratios: Sequence[int], seeds: Sequence[int],
+                        config: dict, world: dict, source: str) -> list[dict]:
+    """The simulated-annotator rows of every task: computed in memory (`source` "compute"), read from
+    the cache ("cache") or recomputed and rewritten there ("recompute"); prints each entry's provenance."""
+    rows: list[dict] = []
+    for t in tasks:
+        compute = functools.partial(simulated_rows, t, agreements, ratios, seeds, config, world)
+        if source == "compute":
+            rows += compute()["rows"]
+            continue
+        entry = row_cache.cached(f"mlp_simulated_{t}", simulated_params(t, agreements, ratios, config), seeds, compute,
+                                 recompute=source == "recompute")
+        rows += entry["payload"]["rows"]
+        prov = entry["provenance"]
+        print(f"{t}: cache entry of {prov['date']}, commit {prov['git_commit'][:12]}, "
+              f"{prov['wall_seconds']:.0f} s on {prov['hardware']['cpu']}")
+    return rows
+
+
+def reference_picks(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per task, the gold reward of a random and of the oracle pick (the same in every row of a task)."""
+    return {t: {k: float(np.mean([r[k] for r in rows if r["task"] == t])) for k in ("bon_random", "bon_oracle")}
+            for t in tasks}
+
+
+def lens_cells_from_runs(runs: pd.DataFrame) -> dict:
+    """LENS cells {task: {ratio: {metric: [per seed, by seed]}}} of a `run_grid` of method "lens"."""
+    return {t: by_method["lens"] for t, by_method in ledger.per_seed_cells(runs).items()}
+
+
+def cells_frame(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], tasks: Sequence[str]) -> pd.DataFrame:
+    """Every row of every task (LENS first), per ratio: seeds, Best-of-N gold and pairwise accuracy (mean ± sd)."""
+    table = []
+    for t in tasks:
+        for label, by_ratio in [("LENS", lens_cells[t]), *cells[t].items()]:
+            for r in sorted(by_ratio, key=int):
+                cell = by_ratio[r]
+                table.append({"task": t, "row": label, "ratio": f"{r}x", "n seeds": len(cell["bon_gold"]),
+                              **{name: fmt_mean_spread(np.mean(cell[m]), np.std(cell[m], ddof=1))
+                                 for name, m in (("Best-of-N gold", "bon_gold"), ("pairwise accuracy", "pairwise_accuracy"))}})
+    return pd.DataFrame(table).set_index(["task", "row", "ratio"])
+
+
+def crossover_markdown(crossing: Mapping[str, float | None], diffs: Mapping[str, Mapping[str, Mapping[str, float]]],
+                       agreements: Sequence[float], judged: Mapping[str, Mapping[str, Any]]) -> str:
+    """The crossover sentences, written from the numbers: per task and ratio, where text augmentation
+    overtakes LENS (or on which side it stays), then the judge's measured agreement."""
+    low, high = min(agreements), max(agreements)
+    words = []
+    for key, a in crossing.items():
+        t, r = key.split("@")
+        lo, hi = diffs[key][f"{low:g}"]["mean"], diffs[key][f"{high:g}"]["mean"]
+        if a is not None:
+            words.append(f"- **{t}, {r}x**: text augmentation overtakes LENS at agreement ≈ {a:.2f}.")
+        else:
+            side = "above" if lo > 0 else ("below" if hi < 0 else "crosses back and forth around")
+            words.append(f"- **{t}, {r}x**: no crossover in [{low}, {high}]: text augmentation is {side} LENS at "
+                         f"every agreement (mean difference {lo:+.3f} at a = {low}, {hi:+.3f} at a = {high}).")
+    for t, j in judged.items():
+        words.append(f"- The SmolLM2 judge agrees with gold on {j['agreement']:.2f} of {j['n_distinct_gold']} {t} pairs "
+                     f"(95% interval {j['ci_low']:.2f} to {j['ci_high']:.2f}).")
+    return "\n".join(words)
