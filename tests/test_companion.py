@@ -99,12 +99,27 @@ def test_blocks_give_one_narrow_table_per_task_and_metric():
 
 def test_a_task_without_gold_reward_gets_only_its_accuracy_table():
     runs = pd.concat([fake_runs(tasks=("instructions",)), fake_runs(tasks=("hh-harmless",), bon=False)])
-    blocks = table1.blocks(summarize(runs), ledger.load_table1(), {"instructions": "hh"}, table1.reference_picks(runs))
+    blocks = table1.blocks(summarize(runs), ledger.load_table1(), {"instructions": "hh", "hh-harmless": "hh"},
+                           table1.reference_picks(runs))
     titles = [t for t, _ in blocks]
-    assert len(blocks) == 3 and titles[2].startswith("**hh-harmless**: pairwise accuracy")
+    assert len(blocks) == 3 and titles[2].startswith("**hh-harmless** (real human pairs of HH-RLHF): held-out")
+    hh_block = blocks[2][1]
+    assert ("4x", "paper (gold)") in hh_block.columns and ("4x", "ours") in hh_block.columns
+    assert set(table1.reference_picks(runs)) == {"instructions"}
     cells = ledger.per_seed_cells(runs)
     assert table1.main_metric(cells, "instructions") == "bon_gold"
     assert table1.main_metric(cells, "hh-harmless") == "pairwise_accuracy"
+
+
+def test_bootstrap_gains_pair_methods_with_no_augmentation_on_the_same_items():
+    runs = fake_runs(tasks=("toy",))
+    runs["per_item"] = [[v, v + 0.1, v - 0.1] for v in runs["bon_gold"]]      # three test items per run
+    gains = table1.bootstrap_gains(runs)
+    g = gains["toy"]["lens"]["8"]
+    assert g["gain"] == pytest.approx(0.4) and g["n_items"] == 3 and g["n_seeds"] == 3
+    assert g["gain_ci_low"] == pytest.approx(0.4) and g["gain_ci_high"] == pytest.approx(0.4)
+    frame = table1.bootstrap_frame(gains, ["toy"])
+    assert frame.loc[("toy", "LENS", "8x"), "reading"] == "higher"
 
 
 def test_gains_frame_is_the_paired_difference_over_seeds():

@@ -86,7 +86,7 @@ def test_judge_reads_cells_paired_by_seed_and_says_when_not_run():
                               "none": {"1": {"bon_gold": [0.5, 0.55, 0.52]}}}}
     records = {"table1_main_results": {"numbers": {"cells": cells}},
                "table2_efficiency": {"numbers": {"vae_params_d4096": 531616}, "timings": {"factors": {"generation_time": 5.0}}}}
-    j = ledger.judge(claims["lens-8x-hh"], records)
+    j = ledger.judge(claims["lens-8x-hh"], records, task_for={"hh": "instructions", "tldr": "summaries"})
     assert j.verdict == "reproduced" and j.detail["task"] == "instructions"
     assert ledger.judge(claims["lens-8x-tldr"], records).verdict == "not tested yet"   # summaries not run
     assert ledger.judge(claims["lens-4x-hh"], records).verdict == "not tested yet"     # 4x not run
@@ -98,6 +98,23 @@ def test_judge_reads_cells_paired_by_seed_and_says_when_not_run():
     assert only_hh.verdict == "not tested yet" and "TL;DR" in only_hh.ours
     with pytest.raises(LensInputError, match="no results"):
         ledger.judge(claims["lens-8x-hh"], {})
+
+
+def test_a_claim_with_two_stand_in_tasks_gets_one_verdict_per_task_on_its_own_metric():
+    claims = [c for c in ledger.load_claims() if c.id == "lens-8x-hh"]
+    cells = {"instructions": {"lens": {"8": {"bon_gold": [0.6, 0.7, 0.65], "pairwise_accuracy": [0.7] * 3}},
+                              "none": {"1": {"bon_gold": [0.5, 0.55, 0.52], "pairwise_accuracy": [0.7] * 3}}},
+             "hh-harmless": {"lens": {"8": {"bon_gold": [math.nan] * 3, "pairwise_accuracy": [0.60, 0.61, 0.62]}},
+                             "none": {"1": {"bon_gold": [math.nan] * 3, "pairwise_accuracy": [0.63, 0.64, 0.65]}}}}
+    records = {"table1_main_results": {"numbers": {"cells": cells}}}
+    real, program = ledger.judge_all(claims, records, {"hh": ["hh-harmless", "instructions"], "tldr": ["summaries"]})
+    assert (real.detail["task"], real.detail["metric"], real.verdict) == ("hh-harmless", "pairwise_accuracy", "not reproduced")
+    assert (program.detail["task"], program.detail["metric"], program.verdict) == ("instructions", "bon_gold", "reproduced")
+    assert (real.key, program.key) == ("lens-8x-hh@hh-harmless", "lens-8x-hh@instructions")
+    assert "hh-harmless (held-out accuracy)" in real.ours
+    single = ledger.judge_all(claims, records, {"hh": "instructions"})
+    assert len(single) == 1 and single[0].key == "lens-8x-hh"
+    assert ledger.task_map_words({"hh": ["hh-harmless", "instructions"]}) == "HH-RLHF → hh-harmless and instructions"
 
 
 def test_ledger_markdown_links_to_the_measuring_chapter():

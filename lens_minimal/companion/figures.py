@@ -111,30 +111,36 @@ def plot_gold_vs_ratio(summary: pd.DataFrame, references: Mapping[str, Mapping[s
     `summary` is `experiment.summarize` output. The shared no-augmentation model (ratio 1) is one
     black point that every method's line starts from; methods are shifted slightly sideways so
     their error bars stay apart. One panel per task; dotted lines mark the random and oracle picks.
+    A task without gold reward (held-out human pairs) shows its held-out pairwise accuracy instead.
     """
     tasks = list(dict.fromkeys(summary["task"]))
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.0 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         s = summary[summary["task"] == task]
+        gold = bool(s["bon_gold_mean"].notna().any())
+        metric = "bon_gold" if gold else "pairwise_accuracy"
+        s = s.rename(columns={f"{metric}_mean": "value_mean", f"{metric}_ci": "value_ci"})
         base = s[s["method"] == "none"]
         for i, method in enumerate(methods):
             m = s[s["method"] == method].sort_values("ratio")
             shift = 0.12 * (i - (len(methods) - 1) / 2)
             x = np.concatenate([base["ratio"].to_numpy(float), m["ratio"].to_numpy(float) + shift])
-            y = np.concatenate([base["bon_gold_mean"].to_numpy(), m["bon_gold_mean"].to_numpy()])
+            y = np.concatenate([base["value_mean"].to_numpy(), m["value_mean"].to_numpy()])
             line, = ax.plot(x, y, marker="o", ms=4, label=METHOD_LABEL.get(method, method))
-            ax.errorbar(m["ratio"] + shift, m["bon_gold_mean"], yerr=m["bon_gold_ci"].fillna(0), fmt="none",
+            ax.errorbar(m["ratio"] + shift, m["value_mean"], yerr=m["value_ci"].fillna(0), fmt="none",
                         ecolor=line.get_color(), capsize=3)
-        ax.errorbar(base["ratio"], base["bon_gold_mean"], yerr=base["bon_gold_ci"].fillna(0), fmt="o",
+        ax.errorbar(base["ratio"], base["value_mean"], yerr=base["value_ci"].fillna(0), fmt="o",
                     color="black", capsize=3, zorder=3, label=METHOD_LABEL["none"])
-        ref = references[task]
+        ref = references.get(task, {}) if gold else {}
         for key, name in (("bon_random", "random pick"), ("bon_oracle", "oracle pick")):
+            if key not in ref:
+                continue
             ax.axhline(ref[key], color="0.5", ls=":", lw=1)
             ax.annotate(name, (0.99, ref[key]), xycoords=("axes fraction", "data"), ha="right",
                         va="bottom", fontsize=8, color="0.4")
         ax.set_xticks(sorted(set(s["ratio"])))
         ax.set_xlabel("augmentation ratio r (pairs = r x seeds)")
-        ax.set_ylabel("Best-of-N gold reward")
+        ax.set_ylabel("Best-of-N gold reward" if gold else "held-out pairwise accuracy")
         ax.set_title(task, fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
@@ -154,15 +160,20 @@ LATENT_FROM_NONE = ("lens", "direct", "gaussian", "lens_no_div", "vae_prior", "t
 
 def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mapping[str, str],
                  references: Mapping[str, Mapping[str, float]] | None = None,
-                 metric: str = "bon_gold") -> pd.DataFrame:
+                 metric: str = "bon_gold", paper_beside: bool | None = None, spread: str = "std") -> pd.DataFrame:
     """Table 1 as strings: one row per method (the paper's rows, then ours), columns (task, ratio).
 
     Each task is set beside the paper dataset it stands in for (`dataset_for`). At 1x every
     embedding-MLP method is the same model (no augmentation), as in the paper. Cells: 'pending'
     for text-space rows not run yet, 'not run' for our methods outside this profile's grid, '-'
     where a source has no such row. `references` adds the random-pick and oracle-pick rows.
+    `paper_beside` sets the paper's gold-reward column beside ours (default: only for the gold metric;
+    True also beside held-out accuracy, labelled as the other metric it is); `spread` "std" shows
+    mean ± standard deviation over seeds, "ci" mean ± the half-width of the 95% t-interval.
     """
-    ratios = sorted(set(summary["ratio"]) | ({1, 4, 8} if metric == "bon_gold" else set()))
+    paper_beside = metric == "bon_gold" if paper_beside is None else paper_beside
+    paper_label = "paper {} gold" if metric != "bon_gold" else "paper {}"
+    ratios = sorted(set(summary["ratio"]) | ({1, 4, 8} if paper_beside else set()))
     tasks = list(dict.fromkeys(summary["task"]))
     paper_methods = list(dict.fromkeys(paper["method"]))
     ours_methods = [m for m in dict.fromkeys(summary["method"]) if m != "none"]
@@ -175,14 +186,14 @@ def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mappin
         for task in tasks:
             ds = dataset_for.get(task)
             for r in ratios:
-                if metric == "bon_gold":
+                if paper_beside:
                     hit = paper[(paper["method"] == method) & (paper["dataset"] == ds) & (paper["ratio"] == r)]
-                    row[(task, f"{r}x", f"paper {DATASET_LABEL.get(ds, '')}".strip())] = (
+                    row[(task, f"{r}x", paper_label.format(DATASET_LABEL.get(ds, '')).replace("  ", " ").strip())] = (
                         f"{hit['bon_gold'].iloc[0]:.2f}" if len(hit) else "-")
                 cell_method = "none" if r == 1 and method in LATENT_FROM_NONE else method
                 s = summary[(summary["task"] == task) & (summary["method"] == cell_method) & (summary["ratio"] == r)]
                 if len(s):
-                    ours = fmt_mean_spread(s[f"{metric}_mean"].iloc[0], s[f"{metric}_std"].iloc[0])
+                    ours = fmt_mean_spread(s[f"{metric}_mean"].iloc[0], s[f"{metric}_{spread}"].iloc[0])
                 elif method in text_methods:
                     ours = "pending"
                 elif method in ours_methods or method in LATENT_FROM_NONE:

@@ -23,7 +23,9 @@ from ..evaluation import t_halfwidth
 from ..io import LensInputError, read_yaml
 
 # Our stand-in for each of the paper's datasets (see the book's introduction for how they differ).
-DATASET_TASK = {"hh": "instructions", "tldr": "summaries"}
+# Our tasks standing in for each paper dataset; a claim about a dataset with several tasks is judged
+# on each (HH-RLHF: the real human pairs first, then the gold-program task).
+DATASET_TASK = {"hh": ["hh-harmless", "instructions"], "tldr": ["summaries"]}
 DATASET_LABEL = {"hh": "HH-RLHF", "tldr": "TL;DR"}
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not tested yet")
@@ -203,6 +205,11 @@ class Judgement:
     verdict: str       # one of VERDICTS
     detail: dict = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """The claim id, with '@task' when the claim is judged on each of several tasks."""
+        return f"{self.claim.id}@{self.detail['task']}" if self.detail.get("per_task") else self.claim.id
+
 
 def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapping[str, str] | None = None) -> Judgement:
     """Verdict on `claim` from the result files `results` (notebook name -> record).
@@ -227,10 +234,30 @@ def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapp
                      {"value": ours, "from_timings": section == "timings"})
 
 
+def tasks_for(task_for: Mapping[str, str | Sequence[str]] | None) -> dict[str, list[str]]:
+    """`task_for` with every value as a list of task names (a single name is a list of one)."""
+    return {k: [v] if isinstance(v, str) else list(v) for k, v in (task_for or DATASET_TASK).items()}
+
+
 def judge_all(claims: Sequence[Claim], results: Mapping[str, Mapping[str, Any]],
-              task_for: Mapping[str, str] | None = None) -> list[Judgement]:
-    """`judge` every claim of kind "claim" (scope notes are listed, not judged), in file order."""
-    return [judge(c, results, task_for) for c in claims if c.kind == "claim"]
+              task_for: Mapping[str, str | Sequence[str]] | None = None) -> list[Judgement]:
+    """`judge` every claim of kind "claim" (scope notes are listed, not judged), in file order.
+
+    A difference claim about a dataset with several stand-in tasks gives one judgement per task
+    (its `detail["task"]` names it), so the ledger shows every verdict side by side."""
+    mapping, out = tasks_for(task_for), []
+    for c in claims:
+        if c.kind != "claim":
+            continue
+        names = mapping.get(c.test.get("dataset"), []) if c.test and c.test.get("type") == "difference" else []
+        if len(names) > 1:
+            for name in names:
+                j = judge(c, results, {c.test["dataset"]: name})
+                j.detail.update(task=name, per_task=True)
+                out.append(j)
+        else:
+            out.append(judge(c, results, {k: v[0] for k, v in mapping.items() if v}))
+    return out
 
 
 def needed_results(claims: Sequence[Claim]) -> list[str]:
@@ -244,23 +271,28 @@ def verdict_counts(judgements: Sequence[Judgement]) -> dict[str, int]:
     return {v: counts.get(v, 0) for v in VERDICTS}
 
 
-def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: dict[str, str]) -> Judgement:
+def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: Mapping[str, Any]) -> Judgement:
     test = claim.test
     task = task_for.get(test["dataset"])
+    task = task[0] if isinstance(task, (list, tuple)) and task else task
     cells = record["numbers"].get("cells", {})
     if task is None:
         return Judgement(claim, f"no task stands in for {DATASET_LABEL[test['dataset']]} here", NOT_TESTED)
     if task not in cells:
-        return Judgement(claim, f"task {task!r} not run in this profile", NOT_TESTED)
+        return Judgement(claim, f"task {task!r} not run in this profile", NOT_TESTED, {"task": task})
+    metric = test["metric"]
     try:
-        a = cell_values(cells, task, test["a"]["method"], test["a"]["ratio"], test["metric"])
-        b = cell_values(cells, task, test["b"]["method"], test["b"]["ratio"], test["metric"])
+        if not np.isfinite(cell_values(cells, task, "none", 1, metric)).all():
+            metric = "pairwise_accuracy"   # real human pairs: no gold reward, held-out accuracy instead
+        a = cell_values(cells, task, test["a"]["method"], test["a"]["ratio"], metric)
+        b = cell_values(cells, task, test["b"]["method"], test["b"]["ratio"], metric)
     except KeyError:
-        return Judgement(claim, "cell not run in this profile", NOT_TESTED)
+        return Judgement(claim, f"{task}: cell not run in this profile", NOT_TESTED, {"task": task})
     diff = paired_difference(a, b)
-    ours = f"{np.mean(a):.3f} vs {np.mean(b):.3f} (diff {diff['mean']:+.3f}"
+    named = f"{task} ({'held-out accuracy' if metric == 'pairwise_accuracy' else 'gold'}): "
+    ours = f"{named}{np.mean(a):.3f} vs {np.mean(b):.3f} (diff {diff['mean']:+.3f}"
     ours += f", {CONFIDENCE:.0%} CI [{diff['lo']:+.3f}, {diff['hi']:+.3f}], n={diff['n']})" if diff["n"] > 1 else ")"
-    return Judgement(claim, ours, difference_verdict(diff, test["expect"]), {"task": task, **diff})
+    return Judgement(claim, ours, difference_verdict(diff, test["expect"]), {"task": task, "metric": metric, **diff})
 
 
 def _lookup(record: Mapping[str, Any], keys: tuple[str, ...], claim: Claim) -> tuple[float, str]:
@@ -309,6 +341,6 @@ def scope_markdown(claims: Sequence[Claim]) -> str:
     return "\n".join(f"- {c.text}" for c in claims if c.kind == "scope")
 
 
-def task_map_words(task_for: Mapping[str, str]) -> str:
-    """'HH-RLHF → instructions, TL;DR → summaries'."""
-    return ", ".join(f"{DATASET_LABEL[k]} → {v}" for k, v in task_for.items())
+def task_map_words(task_for: Mapping[str, str | Sequence[str]]) -> str:
+    """'HH-RLHF → hh-harmless and instructions, TL;DR → summaries'."""
+    return ", ".join(f"{DATASET_LABEL[k]} → {' and '.join(v)}" for k, v in tasks_for(task_for).items())

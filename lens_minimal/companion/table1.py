@@ -18,7 +18,7 @@ import pandas as pd
 from ..config import from_dict
 from ..datasets import available_tasks, load_task
 from ..evaluation import t_halfwidth
-from ..experiment import ExperimentConfig, run_grid
+from ..experiment import ExperimentConfig, paired_gains, run_grid
 from ..io import LensInputError
 from . import ledger
 from .figures import METHOD_LABEL, table1_frame
@@ -43,26 +43,29 @@ def check_params(tasks: Sequence[str], ratios: Sequence[int], task_paths: Mappin
 def run_tasks(tasks: Sequence[str], methods: Sequence[str], ratios: Sequence[int], seeds: Sequence[int],
               config: Mapping[str, Any], world: Mapping[str, Any] | None = None,
               task_paths: Mapping[str, Mapping[str, str]] | None = None,
-              progress: bool = True) -> tuple[pd.DataFrame, dict[str, float]]:
+              progress: bool = True, per_item: bool = False) -> tuple[pd.DataFrame, dict[str, float]]:
     """`experiment.run_grid` on every task; returns (all runs, seconds per task).
 
     `config` is the `ExperimentConfig` dict (one spelling of every parameter); `task_paths` names
     your own embedded files per task (from `lens embed`). `progress` draws the grid's progress bar
-    on stderr, which `make book` relays line by line.
+    on stderr, which `make book` relays line by line. `per_item` keeps each run's per-prompt (or
+    per-pair) scores for `bootstrap_gains`.
     """
     experiment_config = from_dict(ExperimentConfig, dict(config), "config")
     frames, seconds = [], {}
     for t in tasks:
         start = time.perf_counter()
         task = load_task(t, world=dict(world) if world else None, files=(task_paths or {}).get(t))
-        frames.append(run_grid(task, methods, ratios, seeds, experiment_config, progress=progress))
+        frames.append(run_grid(task, methods, ratios, seeds, experiment_config, progress=progress, per_item=per_item))
         seconds[t] = time.perf_counter() - start
     return pd.concat(frames, ignore_index=True), seconds
 
 
 def reference_picks(runs: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per task, the gold reward of a random pick and of the oracle pick (same for every run of a task)."""
-    return {t: {k: float(g[k].mean()) for k in ("bon_random", "bon_oracle")} for t, g in runs.groupby("task")}
+    """Per task with a gold reward, the gold reward of a random pick and of the oracle pick (same for
+    every run of a task); tasks of held-out human pairs have none."""
+    return {t: {k: float(g[k].mean()) for k in ("bon_random", "bon_oracle")} for t, g in runs.groupby("task")
+            if g["bon_random"].notna().all()}
 
 
 def run_timings(runs: pd.DataFrame, seconds_per_task: Mapping[str, float], seconds_total: float) -> dict[str, Any]:
@@ -70,6 +73,32 @@ def run_timings(runs: pd.DataFrame, seconds_per_task: Mapping[str, float], secon
     mean_seconds = runs.groupby(["method", "ratio"])[list(TIMING_COLUMNS)].mean()
     return {"seconds_total": seconds_total, "seconds_per_task": dict(seconds_per_task),
             "mean_seconds": {f"{m}@{r}": row.to_dict() for (m, r), row in mean_seconds.iterrows()}}
+
+
+def bootstrap_gains(runs: pd.DataFrame) -> dict[str, Any]:
+    """Gain of every augmented cell over no augmentation, per task, on its main metric: mean over
+    seeds and test items, with a paired bootstrap 95% interval over the test items (prompts, or
+    held-out pairs) of the seed-averaged differences (`experiment.paired_gains`).
+    Returns `{task: {method: {str(ratio): {gain, gain_ci_low, gain_ci_high, gain_sd_over_seeds, ...}}}}`."""
+    out: dict[str, Any] = {}
+    for row in paired_gains(runs).itertuples(index=False):
+        values = {k: v for k, v in row._asdict().items() if k not in ("task", "method", "ratio")}
+        out.setdefault(row.task, {}).setdefault(row.method, {})[str(row.ratio)] = values
+    return out
+
+
+def bootstrap_frame(gains: Mapping[str, Any], tasks: Sequence[str]) -> pd.DataFrame:
+    """`bootstrap_gains` as a table: gain over no augmentation and its paired bootstrap interval."""
+    rows = []
+    for t in tasks:
+        for method, by_ratio in gains.get(t, {}).items():
+            for ratio, g in by_ratio.items():
+                reading = ("higher" if g["gain_ci_low"] > 0 else "lower" if g["gain_ci_high"] < 0 else "not clearly different")
+                rows.append({"task": t, "method": METHOD_LABEL.get(method, method), "ratio": f"{ratio}x",
+                             "gain over 1x": f"{g['gain']:+.3f}",
+                             "95% paired bootstrap interval": f"[{g['gain_ci_low']:+.3f}, {g['gain_ci_high']:+.3f}]",
+                             "reading": reading, "test items": g["n_items"], "seeds": g["n_seeds"]})
+    return pd.DataFrame(rows).set_index(["task", "method", "ratio"])
 
 
 # --- tables -----------------------------------------------------------------------------------------
@@ -96,8 +125,15 @@ def blocks(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mapping[str,
         if has_metric(summary, task, "bon_gold"):
             frame = _one_task(table1_frame(one, paper, dataset_for, references, metric="bon_gold"))
             out.append((f"**{task}**{stands_in}: Best-of-N gold reward, the paper's beside ours", frame))
-        frame = _one_task(table1_frame(one, paper, dataset_for, metric="pairwise_accuracy"))
-        out.append((f"**{task}**: pairwise accuracy on held-out pairs (ours only)", frame))
+            frame = _one_task(table1_frame(one, paper, dataset_for, metric="pairwise_accuracy"))
+            out.append((f"**{task}**: pairwise accuracy on held-out pairs (ours only)", frame))
+        else:   # real human pairs: held-out accuracy is the metric; the paper's gold numbers beside, for direction
+            frame = _one_task(table1_frame(one, paper, dataset_for, metric="pairwise_accuracy",
+                                           paper_beside=ds in ledger.DATASET_LABEL, spread="ci"))
+            real = f" (real human pairs of {ledger.DATASET_LABEL[ds]})" if ds in ledger.DATASET_LABEL else ""
+            out.append((f"**{task}**{real}: held-out pairwise accuracy, mean ± 95% interval over seeds; "
+                        "the paper's column is its Best-of-16 gold reward (another metric: compare directions only)",
+                        frame))
     return out
 
 
@@ -107,7 +143,7 @@ def _one_task(frame: pd.DataFrame) -> pd.DataFrame:
     sources = frame.columns.get_level_values("source")
     if set(sources) == {"ours"}:
         return frame.droplevel("source", axis=1)
-    renamed = ["paper" if s.startswith("paper") else s for s in sources]
+    renamed = [("paper (gold)" if s.endswith(" gold") else "paper") if s.startswith("paper") else s for s in sources]
     frame.columns = pd.MultiIndex.from_arrays([frame.columns.get_level_values("ratio"), renamed],
                                               names=["ratio", "source"])
     return frame
