@@ -48,7 +48,7 @@ INJECTED = ("profile", "results_root", "figures_root")
 # Tolerance for comparing results with the committed references (see tests/test_notebooks_smoke.py).
 RTOL, ATOL = 0.02, 0.02
 # Notebooks that read the other chapters' result files: they run after all others have finished.
-RUN_LAST = ("claims_ledger",)
+RUN_LAST = ("why_lens_here", "claims_ledger")
 
 
 # --- profiles and parameters ----------------------------------------------------------------------
