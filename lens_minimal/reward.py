@@ -6,7 +6,9 @@ With label smoothing eps (the regularised pairwise ranking loss of GRAM, arXiv 2
     L_eps = -E [(1 - eps) log sigma(r(e+) - r(e-)) + eps log sigma(r(e-) - r(e+))];  eps = 0 is L_BT.
 
 Training: AdamW, mini-batches of pairs, early stopping on the Bradley-Terry loss of held-out seed
-pairs (never synthetic ones), restoring the best epoch.
+pairs (never synthetic ones), restoring the best epoch. With `early_stopping=False` it trains for
+exactly `max_epochs` epochs and keeps the last one (the held-out loss is still recorded, never
+used): the protocol of a paper that fixes the number of epochs.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class RewardConfig:
     patience: int = 4             # epochs without validation improvement before stopping
     label_smoothing: float = 0.0  # eps of the regularised ranking loss; 0 = Bradley-Terry
     max_steps_per_epoch: int | None = None  # cap steps per epoch (keeps large augmented sets comparable); None = full pass
+    early_stopping: bool = True   # False: train exactly max_epochs epochs and keep the last (no model selection)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 0.5:
@@ -46,6 +49,11 @@ class RewardConfig:
             raise LensInputError(f"RewardConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.hidden_dim < 0:
             raise LensInputError(f"RewardConfig.hidden_dim must be >= 0 (0 = linear), got {self.hidden_dim}")
+        for name in ("max_epochs", "patience", "batch_size"):
+            if getattr(self, name) < 1:
+                raise LensInputError(f"RewardConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            raise LensInputError(f"RewardConfig.max_steps_per_epoch must be >= 1 or None, got {self.max_steps_per_epoch}")
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -94,6 +102,10 @@ def train_reward_model(
 ) -> tuple[RewardMLP, dict[str, list[float]]]:
     """Train `RewardMLP` on `train` pairs, early-stopped on `val` pairs' BT loss; returns (model, history).
 
+    With `config.early_stopping=False`: exactly `max_epochs` epochs, the last one kept.
+    `history`: per epoch `train_loss`, `val_loss`, `val_accuracy` and `steps` (optimiser steps so far);
+    `kept_epoch` = [the 1-based epoch whose weights are returned].
+
     `standardize_on` (n, d): embeddings whose statistics set the input standardisation (default:
     the original, non-synthetic training embeddings), so every method sees the same input scaling.
     `progress` shows a bar over epochs (only on a terminal).
@@ -109,8 +121,8 @@ def train_reward_model(
         standardize_on = torch.cat([train.e_chosen[orig], train.e_rejected[orig]])
     model.fit_standardizer(standardize_on)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
-    best_loss, best_state, bad_epochs = float("inf"), copy.deepcopy(model.state_dict()), 0
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": [], "steps": []}
+    best_loss, best_state, bad_epochs, best_epoch, steps_done = float("inf"), copy.deepcopy(model.state_dict()), 0, 0, 0
     n = len(train)
     for _ in trange(config.max_epochs, desc="reward model", disable=None if progress else True, leave=False):
         model.train()
@@ -126,17 +138,23 @@ def train_reward_model(
             loss.backward()
             opt.step()
             total += loss.item()
+            steps_done += 1
         history["train_loss"].append(total / max(1, len(steps)))
+        history["steps"].append(steps_done)
         val_loss, val_acc = evaluate_pairs(model, val)
         history["val_loss"].append(val_loss)
         history["val_accuracy"].append(val_acc)
+        if not config.early_stopping:
+            continue
         if val_loss < best_loss - 1e-5:
-            best_loss, best_state, bad_epochs = val_loss, copy.deepcopy(model.state_dict()), 0
+            best_loss, best_state, bad_epochs, best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, len(history["val_loss"])
         else:
             bad_epochs += 1
             if bad_epochs >= config.patience:
                 break
-    model.load_state_dict(best_state)
+    if config.early_stopping:
+        model.load_state_dict(best_state)
+    history["kept_epoch"] = [best_epoch if config.early_stopping else len(history["val_loss"])]
     return model.eval(), history
 
 

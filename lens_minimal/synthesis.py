@@ -10,6 +10,12 @@ Choices the paper leaves open:
 - "likelihood" of a candidate is its log-density under the seed's own posterior
   q_phi(z | e_i^s) = N(mu, diag sigma^2) (`filter_likelihood="posterior"`): candidates the encoder
   still attributes to the seed are kept; `"prior"` ranks by log N(z; 0, I) instead.
+- How a kept latent becomes an embedding (`decode`): the paper's `"generate"`, e_hat = g(z + eta),
+  replaces the seed by the decoder's output, so every synthetic embedding carries the VAE's
+  reconstruction error (the part of e a 16-dimensional latent cannot hold). `"residual"`,
+      e_hat = e + g(z + eta) - g(z),
+  moves the seed itself by the decoded change: the seed's own detail is kept, and with eta = 0
+  the synthetic embedding is the seed exactly. (Our option, not the paper's; see the open questions.)
 - A ratio r means the augmented set holds exactly r * N pairs, the N originals included, so each
   seed pair contributes r - 1 synthetic pairs drawn without replacement from its (k+1)^2 - 1
   combinations. The original pair itself is never duplicated. Ratio 1 is no augmentation.
@@ -32,6 +38,7 @@ class SynthesisConfig:
     n_candidates: int = 16                # candidates drawn per seed embedding before filtering
     top_k: int | None = None              # kept per seed embedding; None = smallest k with (k+1)^2 - 1 >= r - 1
     filter_likelihood: str = "posterior"  # "posterior" (seed's q(z|e)) or "prior" (N(0, I))
+    decode: str = "generate"              # "generate": g(z + eta) (paper); "residual": e + g(z + eta) - g(z)
 
     def __post_init__(self) -> None:
         if self.sigma2 < 0:
@@ -40,6 +47,8 @@ class SynthesisConfig:
             raise LensInputError(
                 f"SynthesisConfig.filter_likelihood must be 'posterior' or 'prior', got {self.filter_likelihood!r}"
             )
+        if self.decode not in ("generate", "residual"):
+            raise LensInputError(f"SynthesisConfig.decode must be 'generate' or 'residual', got {self.decode!r}")
         if self.n_candidates < 1:
             raise LensInputError(f"SynthesisConfig.n_candidates must be >= 1, got {self.n_candidates}")
 
@@ -105,12 +114,19 @@ def topk_by_likelihood(candidates: torch.Tensor, mu: torch.Tensor, logvar: torch
 
 @torch.no_grad()
 def synthesize_side(vae: PreferenceVAE, e: torch.Tensor, k: int, config: SynthesisConfig, generator: torch.Generator) -> torch.Tensor:
-    """k synthetic embeddings around each seed embedding: (n, d) -> (n, k, d)."""
+    """k synthetic embeddings around each seed embedding: (n, d) -> (n, k, d).
+
+    z = mu(e); M = max(n_candidates, k) candidates z + eta; the k most likely are decoded as
+    g(z + eta) (`decode="generate"`) or e + g(z + eta) - g(z) (`decode="residual"`).
+    """
     mu, logvar = vae.encode(e)
     m = max(config.n_candidates, k)
     eta = torch.randn((e.shape[0], m, mu.shape[1]), generator=generator) * math.sqrt(config.sigma2)
     kept = topk_by_likelihood(mu.unsqueeze(1) + eta, mu, logvar, k, config.filter_likelihood)
-    return vae.decode(kept.reshape(-1, mu.shape[1])).reshape(e.shape[0], k, -1)
+    decoded = vae.decode(kept.reshape(-1, mu.shape[1])).reshape(e.shape[0], k, -1)     # (n, k, d)
+    if config.decode == "residual":
+        decoded = e.unsqueeze(1) + decoded - vae.decode(mu).unsqueeze(1)
+    return decoded
 
 
 def synthesize(

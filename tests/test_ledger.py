@@ -121,3 +121,22 @@ def test_ledger_markdown_links_to_the_measuring_chapter():
     claims = {c.id: c for c in ledger.load_claims()}
     text = ledger.ledger_markdown([ledger.Judgement(claims["vae-size"], "531,616", "reproduced")])
     assert "[table2_efficiency](table2_efficiency.ipynb)" in text and "| **reproduced** |" in text
+
+
+def test_interval_claims_compare_an_interval_with_a_threshold(tmp_path):
+    claim = ledger.Claim("t", "s", "claim", "x", "-", "theory_checks",
+                         {"type": "interval", "key": "ledger.t", "expect": "less", "than": 0.1})
+    record = lambda m, lo, hi: {"numbers": {"ledger": {"t": {"mean": m, "lo": lo, "hi": hi, "n": 3}}}}  # noqa: E731
+    assert ledger.judge(claim, {"theory_checks": record(0.05, 0.02, 0.08)}).verdict == "reproduced"
+    assert ledger.judge(claim, {"theory_checks": record(0.08, 0.02, 0.14)}).verdict == "partly"
+    assert ledger.judge(claim, {"theory_checks": record(0.15, 0.12, 0.18)}).verdict == "not reproduced"
+    greater = ledger.Claim("g", "s", "claim", "x", "-", "theory_checks",
+                           {"type": "interval", "key": "ledger.t", "expect": "greater", "than": 0.1})
+    assert ledger.judge(greater, {"theory_checks": record(0.15, 0.12, 0.18)}).verdict == "reproduced"
+    with pytest.raises(LensInputError, match="no interval"):
+        ledger.judge(claim, {"theory_checks": {"numbers": {"ledger": {}}}})
+    path = tmp_path / "claims.yml"
+    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: theory_checks,"
+                    " test: {type: interval, key: k, expect: no_gain, than: 0}}\n")
+    with pytest.raises(LensInputError, match="interval test expects"):
+        ledger.load_claims(path)

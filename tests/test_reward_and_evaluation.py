@@ -70,3 +70,34 @@ def test_bestofn_set_validates_shapes():
         BestOfNSet(torch.randn(2, 3, 4), torch.randn(2, 4))
     with pytest.raises(LensInputError, match="shape"):
         BestOfNSet(torch.randn(6, 4), torch.randn(2, 3))
+
+
+def _linear_pairs(n=300, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, generator=g)
+    a, b = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
+    better = (a @ w > b @ w)[:, None]
+    pairs = PreferencePairs(torch.where(better, a, b), torch.where(better, b, a))
+    return pairs.subset(torch.arange(n - 50)), pairs.subset(torch.arange(n - 50, n))
+
+
+def test_without_early_stopping_every_epoch_runs_and_the_last_is_kept():
+    tr, va = _linear_pairs()
+    cfg = RewardConfig(max_epochs=6, patience=1, early_stopping=False, batch_size=50)
+    model, hist = train_reward_model(tr, va, cfg, seed=0)
+    assert len(hist["val_loss"]) == 6 and hist["kept_epoch"] == [6]
+    assert hist["steps"] == [5 * (i + 1) for i in range(6)]               # 250 pairs / 50 per step
+    # the returned model is the last epoch's: its validation loss is the last one recorded
+    from lens_minimal.reward import evaluate_pairs
+    assert evaluate_pairs(model, va)[0] == pytest.approx(hist["val_loss"][-1], rel=1e-6)
+    # with early stopping the kept epoch is the best one
+    model_es, hist_es = train_reward_model(tr, va, RewardConfig(max_epochs=6, patience=1, batch_size=50), seed=0)
+    best = int(torch.tensor(hist_es["val_loss"]).argmin()) + 1
+    assert hist_es["kept_epoch"] == [best]
+    assert evaluate_pairs(model_es, va)[0] == pytest.approx(min(hist_es["val_loss"]), rel=1e-6)
+
+
+def test_reward_config_rejects_nonsense():
+    for bad in ({"max_epochs": 0}, {"patience": 0}, {"max_steps_per_epoch": 0}, {"dropout": 1.0}):
+        with pytest.raises(LensInputError, match="RewardConfig"):
+            RewardConfig(**bad)

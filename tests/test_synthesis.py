@@ -3,7 +3,7 @@ import torch
 
 from lens_minimal.data import PreferencePairs
 from lens_minimal.io import LensInputError
-from lens_minimal.synthesis import (SynthesisConfig, combinatorial_pairs, synthesize, synthetic_per_side,
+from lens_minimal.synthesis import (SynthesisConfig, combinatorial_pairs, synthesize, synthesize_side, synthetic_per_side,
                                     topk_by_likelihood)
 from lens_minimal.vae import PreferenceVAE, VAEConfig
 
@@ -83,3 +83,23 @@ def test_bad_ratio(ratio):
     seeds = PreferencePairs(torch.randn(3, 4), torch.randn(3, 4))
     with pytest.raises(LensInputError, match="ratio"):
         synthesize(PreferenceVAE(4), seeds, ratio)
+
+
+def test_residual_decode_keeps_the_seed_and_moves_it_by_the_decoded_change():
+    torch.manual_seed(0)
+    vae = PreferenceVAE(12, VAEConfig(latent_dim=3, hidden_dim=8)).eval()
+    e = torch.randn(5, 12)
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    # no noise: the residual decode returns the seed exactly, the paper's decode returns g(mu(e)) != e
+    still = synthesize_side(vae, e, 2, SynthesisConfig(sigma2=0.0, decode="residual"), g())
+    assert torch.allclose(still, e.unsqueeze(1).expand(-1, 2, -1), atol=1e-5)
+    generated = synthesize_side(vae, e, 2, SynthesisConfig(sigma2=0.0), g())
+    assert not torch.allclose(generated, e.unsqueeze(1).expand(-1, 2, -1), atol=1e-2)
+    # with noise: residual minus generate is the same offset e - g(mu(e)) for every candidate of a seed
+    res = synthesize_side(vae, e, 3, SynthesisConfig(sigma2=0.5, decode="residual"), g())
+    gen = synthesize_side(vae, e, 3, SynthesisConfig(sigma2=0.5), g())
+    with torch.no_grad():
+        offset = e - vae.decode(vae.encode(e)[0])
+    assert torch.allclose(res - gen, offset.unsqueeze(1).expand(-1, 3, -1), atol=1e-5)
+    with pytest.raises(LensInputError, match="decode"):
+        SynthesisConfig(decode="copy")

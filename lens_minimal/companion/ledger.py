@@ -38,6 +38,7 @@ _TEST_FIELDS = {
     "difference": {"type", "dataset", "metric", "a", "b", "expect"},
     "factor": {"type", "quantity", "paper_value"},
     "value": {"type", "key", "paper_value", "rtol"},
+    "interval": {"type", "key", "expect", "than"},
 }
 _EXPECT = ("greater", "less", "no_gain")
 
@@ -152,6 +153,8 @@ def _check_test(claim: Claim, where: str) -> None:
         raise LensInputError(f"{where}: test.type must be one of {sorted(_TEST_FIELDS)}, got {kind!r}")
     if set(claim.test) != _TEST_FIELDS[kind]:
         raise LensInputError(f"{where}: a {kind} test needs exactly the fields {sorted(_TEST_FIELDS[kind])}")
+    if kind == "interval" and claim.test["expect"] not in ("greater", "less"):
+        raise LensInputError(f"{where}: an interval test expects 'greater' or 'less', got {claim.test['expect']!r}")
     if kind == "difference":
         if claim.test["dataset"] not in DATASET_TASK or claim.test["expect"] not in _EXPECT:
             raise LensInputError(f"{where}: test.dataset must be in {sorted(DATASET_TASK)}, expect in {_EXPECT}")
@@ -228,6 +231,8 @@ def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapp
         return Judgement(claim, f"{ours:,.0f}x" if ours >= 100 else f"{ours:.1f}x",
                          factor_verdict(ours, float(test["paper_value"])),
                          {"factor": ours, "from_timings": section == "timings"})
+    if test["type"] == "interval":
+        return _judge_interval(claim, record)
     ours, section = _lookup(record, (test["key"],), claim)              # type: value
     close = abs(ours - float(test["paper_value"])) <= float(test["rtol"]) * abs(float(test["paper_value"]))
     return Judgement(claim, f"{ours:,.0f}", "reproduced" if close else "not reproduced",
@@ -293,6 +298,21 @@ def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: Mapping
     ours = f"{named}{np.mean(a):.3f} vs {np.mean(b):.3f} (diff {diff['mean']:+.3f}"
     ours += f", {CONFIDENCE:.0%} CI [{diff['lo']:+.3f}, {diff['hi']:+.3f}], n={diff['n']})" if diff["n"] > 1 else ")"
     return Judgement(claim, ours, difference_verdict(diff, test["expect"]), {"task": task, "metric": metric, **diff})
+
+
+def _judge_interval(claim: Claim, record: Mapping[str, Any]) -> Judgement:
+    """A number with its interval over seeds, {mean, lo, hi, n} at the dotted `key` under `numbers`,
+    against the threshold `than`: reproduced when the interval lies beyond it in the `expect`ed
+    direction, partly when only the mean does, else not reproduced."""
+    test, node = claim.test, record.get("numbers", {})
+    for k in str(test["key"]).split("."):
+        node = node.get(k) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or not {"mean", "lo", "hi", "n"} <= set(node):
+        raise LensInputError(f"claim {claim.id}: result of {claim.tested_by} has no interval {{mean, lo, hi, n}} at {test['key']}")
+    than = float(test["than"])
+    shifted = {k: float(node[k]) - than for k in ("mean", "lo", "hi")}
+    ours = f"{node['mean']:.3f} (95% CI {node['lo']:.3f} to {node['hi']:.3f}, n={node['n']}; threshold {than:g})"
+    return Judgement(claim, ours, difference_verdict(shifted, test["expect"]), dict(node))
 
 
 def _lookup(record: Mapping[str, Any], keys: tuple[str, ...], claim: Claim) -> tuple[float, str]:
