@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -120,6 +121,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
                              batch_tokens=args.batch_tokens or None, shard_texts=args.shard_size)
     job = EmbedJob(model, tokenizer, texts, settings, work_dir_for(args.out))
     print(f"lens embed: {len(records):,} records -> {job.plan_message()}", flush=True)
+    n_todo, cpu0, wall0 = job.n_tokens(job.todo()), time.process_time(), time.perf_counter()
     try:
         e = job.run()[args.layer]
     except KeyboardInterrupt:
@@ -132,7 +134,10 @@ def cmd_embed(args: argparse.Namespace) -> None:
             "n_records": str(len(records)), "n_truncated_texts": str(job.n_truncated)}
     out.save(args.out, metadata=meta)
     job.clean()
-    print(f"wrote {args.out}: {len(records):,} records, d={e.shape[-1]}")
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    speed = f"; embedded {n_todo:,} tokens in {wall:.0f} s: {n_todo / wall:,.0f} tokens/s, " \
+            f"{n_todo / max(cpu, 1e-9):,.0f} per CPU-second" if n_todo else ""
+    print(f"wrote {args.out}: {len(records):,} records, d={e.shape[-1]}{speed}")
 
 
 def _augment_meta(path: Path) -> dict[str, str]:

@@ -98,9 +98,13 @@ class EmbedJob:
         return sum(len(self.ids[i]) for s in shards for i in self.shards[s])
 
     def probe(self, max_texts: int = 16) -> float:
-        """Tokens per second on up to `max_texts` texts spread evenly over the length order (not kept)."""
-        step = max(1, len(self.order) // max_texts)
-        sample = [self.ids[i] for i in self.order[::step][:max_texts]]
+        """Tokens per second on texts spread evenly over the length order (not kept): `max_texts` of
+        them, or 1 in 50 on a small job, after a warm-up on the longest of them (the first pass
+        allocates the buffers, which would make the estimate pessimistic)."""
+        k = min(max_texts, max(2, len(self.order) // 50))
+        step = max(1, len(self.order) // k)
+        sample = [self.ids[i] for i in self.order[::step][:k]]
+        embed_token_ids(self.model, self.tokenizer, sample[:1], layers=self.layers, pooling=self.settings.pooling)
         t0 = time.perf_counter()
         embed_token_ids(self.model, self.tokenizer, sample, layers=self.layers, pooling=self.settings.pooling,
                         batch_size=self.settings.batch_size, batch_tokens=self.settings.batch_tokens)
