@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, default=-1, help="-1 = last hidden state after the final norm; L = output of block L")
     p.add_argument("--pooling", choices=("last", "mean"), default="last", help="last real token or mean over real tokens")
     p.add_argument("--batch-size", type=int, default=16, help="texts per forward pass at most")
-    p.add_argument("--batch-tokens", type=int, default=4096, help="padded tokens per forward pass at most (long texts go in smaller batches); 0 = no limit")
+    p.add_argument("--batch-tokens", type=int, default=2048, help="padded tokens per forward pass at most (long texts go in smaller batches); 0 = no limit")
     p.add_argument("--max-length", type=int, default=2048, help="tokens kept from the END of each text")
     p.add_argument("--shard-size", type=int, default=256, help="texts per saved shard (the unit of resumption)")
     p.add_argument("--limit", type=int, help="only the first N records")

@@ -41,7 +41,7 @@ class EmbedSettings:
     pooling: str = "last"
     max_length: int = 2048        # tokens kept from the END of each text
     batch_size: int = 16          # texts per forward pass at most
-    batch_tokens: int | None = 4096   # padded tokens per forward pass at most (long texts: smaller batches)
+    batch_tokens: int | None = 2048   # padded tokens per forward pass at most (long texts: smaller batches)
     shard_texts: int = 256        # texts per shard (the unit of resumption)
 
 

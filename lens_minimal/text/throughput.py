@@ -1,17 +1,22 @@
 """Embedding throughput on short and on long, mixed-length texts (printed by `make bench`).
 
-Where the time goes on a CPU (SmolLM2-135M, float32, one thread; measured with this module):
-the linear layers cost the same per token at any length, attention grows with the text, so a
-token of a 1,000-token dialogue costs noticeably more than one of a 75-token instruction. Two
-things made long texts slower than they need to be, and are closed in `embed_token_ids`:
+Where the time goes on a CPU (SmolLM2-135M, float32, one thread, tokens per CPU-second so that
+other load matters less): the linear layers cost the same per token at any length, attention grows
+with the text, so a token of a 1,000-token dialogue costs more than one of a 64-token
+instruction; that part is intrinsic. Three things made long, mixed-length inputs slower than they
+need to be, and are closed in `embed_token_ids` with the settings of `lens embed`:
 
+- padding: fixed batches of 16 pad every text to the longest of its batch. On a whole file sorted
+  by length that costs about 1% (HH-RLHF harmless-base, 4,624 texts), but on a small set or a
+  shard sorted on its own it is large (110% on the 48 mixed texts below; 20% with batches of 16 in shards of 200
+  HH-RLHF texts). A budget of padded tokens per batch (`batch_tokens`) puts long texts in small
+  batches: 16% here; `lens embed` cuts shards from one global length order, so padding stays low;
 - the padding mask: with right padding a causal model never lets a real token see the pads after
   it, so no mask is needed, and without one the attention kernel skips the blocks above the
   diagonal (with a mask it visits all of them: about 1.6x the attention time at 1,000 tokens);
-- batch shape: a fixed 16 texts per batch puts 16k tokens in one forward pass at 1,000 tokens
-  (about 1 GB of activations, 2 GB with every layer's hidden states kept) and pads every text
-  to the longest of a wide batch when the length-sorted set is small; a token budget per batch
-  (`batch_tokens`) keeps long texts in small batches.
+- batch shape and memory: 16 texts of 1,000 tokens in one forward pass raise the peak memory by
+  about 1 GB (2 GB with `output_hidden_states`, which keeps all 31 hidden states of the batch) and
+  run about 10% slower per token than batches of 4; the token budget bounds both.
 
 Texts here are generated (no data files): chat-formatted conversations whose token lengths follow
 a log-normal with median 160 and 90th percentile about 370, clipped to 40..1,024 tokens (the shape
@@ -96,7 +101,7 @@ def long_texts(tokenizer, n: int = 8, hi: int = 1024, lo: int = 900) -> list[str
 BEFORE = dict(batch_tokens=None, padding_side="left")   # fixed batches of 16 with a padding mask
 
 
-def report(model_name: str = "smollm2-135m-instruct", batch_tokens: int = 4096) -> list[str]:
+def report(model_name: str = "smollm2-135m-instruct", batch_tokens: int = 2048) -> list[str]:
     """Lines for `make bench`: tokens per CPU-second on short texts and, before -> now, on long mixed texts."""
     from .models import load_model
 
