@@ -7,10 +7,10 @@ instruction; that part is intrinsic. Three things made long, mixed-length inputs
 need to be, and are closed in `embed_token_ids` with the settings of `lens embed`:
 
 - padding: fixed batches of 16 pad every text to the longest of its batch. On a whole file sorted
-  by length that costs about 1% (HH-RLHF harmless-base, 4,624 texts), but on a small set or a
-  shard sorted on its own it is large (110% on the 48 mixed texts below; 20% with batches of 16 in shards of 200
-  HH-RLHF texts). A budget of padded tokens per batch (`batch_tokens`) puts long texts in small
-  batches: 16% here; `lens embed` cuts shards from one global length order, so padding stays low;
+  by length that costs about 1% (HH-RLHF harmless-base, 4,624 texts), but on a small set, or a
+  shard sorted on its own, it is large: 110% on the 48 mixed texts below, 20% for HH-RLHF sorted
+  in shards of 200 texts. A budget of padded tokens per batch (`batch_tokens`) puts long texts in
+  small batches (16% here), and `lens embed` cuts its shards from one global length order;
 - the padding mask: with right padding a causal model never lets a real token see the pads after
   it, so no mask is needed, and without one the attention kernel skips the blocks above the
   diagonal (with a mask it visits all of them: about 1.6x the attention time at 1,000 tokens);
