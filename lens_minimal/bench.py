@@ -1,7 +1,9 @@
 """`make bench`: speed and size figures of the LENS pipeline (printed, not asserted).
 
 Targets on 2 CPU cores: whole pipeline at d = 4096 under 60 s; synthesis above 100,000
-embeddings/s at d = 576. Run: python -m lens_minimal.bench [--dims 576,4096] [--repeats 3]
+embeddings/s at d = 576. Then the embedding throughput of SmolLM2-135M (`text.throughput`) on
+short texts and on long mixed-length dialogues, before and after the batching of `lens embed`.
+Run: python -m lens_minimal.bench [--dims 576,4096] [--no-embedding]
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def pipeline_seconds(dim: int, ratio: int = 8) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", default="576,4096", help="comma-separated embedding dimensions")
+    parser.add_argument("--no-embedding", action="store_true", help="skip the LLM embedding throughput")
     args = parser.parse_args(argv)
     dims = [int(d) for d in args.dims.split(",")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         s = pipeline_seconds(d)
         print(f"LENS pipeline, 1,000 seed pairs, 8x, d={d}: total {s['total']:.1f} s "
               f"(VAE {s['vae_fit']:.1f} s, synthesis {s['synthesis']:.2f} s, reward model {s['reward_train']:.1f} s)")
+    if not args.no_embedding:
+        from .text.throughput import report   # the LLM side, loaded only here (see ARCHITECTURE.md)
+
+        print("\n".join(report()), flush=True)
 
 
 if __name__ == "__main__":

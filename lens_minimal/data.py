@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from .io import LensInputError, atomic_path, check_embeddings
+from .io import LensInputError, check_embeddings, save_safetensors
 
 
 @dataclass
@@ -48,6 +48,12 @@ class PreferencePairs:
         """Rows `idx`, keeping their seed indices."""
         return PreferencePairs(self.e_chosen[idx], self.e_rejected[idx], self.seed_index[idx], self.is_synthetic[idx])
 
+    @staticmethod
+    def cat(parts: "list[PreferencePairs]") -> "PreferencePairs":
+        """Rows of `parts` one after the other, keeping seed indices and synthetic flags."""
+        return PreferencePairs(torch.cat([p.e_chosen for p in parts]), torch.cat([p.e_rejected for p in parts]),
+                               torch.cat([p.seed_index for p in parts]), torch.cat([p.is_synthetic for p in parts]))
+
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
         """Save as safetensors (atomic)."""
         tensors = {
@@ -56,8 +62,7 @@ class PreferencePairs:
             "seed_index": self.seed_index.contiguous(),
             "is_synthetic": self.is_synthetic.to(torch.uint8).contiguous(),
         }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
+        save_safetensors(tensors, path, metadata)
 
     @classmethod
     def load(cls, path: str | Path) -> "PreferencePairs":
@@ -99,8 +104,7 @@ class BestOfNSet:
         return self.embeddings.shape[1]
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-        with atomic_path(path) as tmp:
-            save_file({"embeddings": self.embeddings.contiguous(), "gold": self.gold.contiguous()}, str(tmp), metadata=metadata)
+        save_safetensors({"embeddings": self.embeddings, "gold": self.gold}, path, metadata)
 
     @classmethod
     def load(cls, path: str | Path) -> "BestOfNSet":
@@ -159,6 +163,20 @@ class EmbeddingTask:
         gold = None if self.pool_gold is None else self.pool_gold[:n]
         return EmbeddingTask(self.name, self.train.subset(keep), self.test, pool, gold,
                              {**self.info, "n_seed_pairs": n})
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a safetensors file (model, layer, ... written by `lens embed`); {} if none."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise LensInputError(f"{path}: file not found")
+    try:
+        with safe_open(str(path), "pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises several types for a bad header
+        raise LensInputError(f"{path}: not a readable safetensors file ({err})") from None
 
 
 def _load_safetensors(path: str | Path, required: tuple[str, ...]) -> dict[str, torch.Tensor]:

@@ -6,10 +6,13 @@ upward imports of the core (see ARCHITECTURE.md and tests/test_architecture.py).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+
 from .config import from_dict
-from .data import BestOfNSet, EmbeddingTask, PreferencePairs
+from .data import BestOfNSet, EmbeddingTask, PreferencePairs, read_metadata
 from .io import LensInputError
 from .worlds.synthetic import SyntheticWorldConfig, make_synthetic_task
 
@@ -31,10 +34,18 @@ def load_task(name: str, *, layer: str = "last", seed: int = 0, world: dict[str,
     `seed`), a shipped SmolLM2 task ("instructions", "summaries") or the real HH-RLHF pairs
     ("hh-harmless", test = held-out pairs) at embedding `layer`."""
     if files is not None:
-        missing = sorted({"pairs", "test"} - set(files))
-        if missing:
-            raise LensInputError(f"task {name!r}: files needs 'pairs' and 'test', missing {missing}")
-        return EmbeddingTask(name, PreferencePairs.load(files["pairs"]), BestOfNSet.load(files["test"]))
+        kinds = [k for k in ("test", "eval_pairs") if k in files]
+        if "pairs" not in files or len(kinds) != 1 or set(files) - {"pairs", "test", "eval_pairs"}:
+            raise LensInputError(f"task {name!r}: files needs 'pairs' and one of 'test' (Best-of-N set) or "
+                                 f"'eval_pairs' (held-out pairs), got {sorted(files)}")
+        check_same_embedding(files["pairs"], files[kinds[0]])
+        train = PreferencePairs.load(files["pairs"])
+        test = BestOfNSet.load(files["test"]) if kinds[0] == "test" else PreferencePairs.load(files["eval_pairs"])
+        test_dim = test.dim if isinstance(test, PreferencePairs) else test.embeddings.shape[-1]
+        if train.dim != test_dim:
+            raise LensInputError(f"{files[kinds[0]]}: embedding dimension {test_dim} does not match {files['pairs']} "
+                                 f"(d={train.dim}); embed both with the same model and layer")
+        return EmbeddingTask(name, train, test, info={"files": {k: str(v) for k, v in files.items()}})
     if name == "synthetic":
         return make_synthetic_task(from_dict(SyntheticWorldConfig, world, "world"), seed=seed)
     if name in SHIPPED_TASKS:
@@ -46,3 +57,43 @@ def load_task(name: str, *, layer: str = "last", seed: int = 0, world: dict[str,
 
         return load_hh_harmless(layer=layer)
     raise LensInputError(f"unknown task {name!r}; known: {['synthetic', *SHIPPED_TASKS, *PAIR_DATASETS]}")
+
+
+EMBEDDING_KEYS = ("model_checksum", "model", "layer", "pooling")   # written by `lens embed`
+
+
+def check_same_embedding(a: str | Path, b: str | Path) -> None:
+    """Error unless files `a` and `b` were embedded the same way (model, layer, pooling in their metadata).
+
+    The model is compared by weight checksum when both files record one, else by name; a file
+    without such metadata (not from `lens embed`) is not checked.
+    """
+    ma, mb = read_metadata(a), read_metadata(b)
+    keys = [k for k in EMBEDDING_KEYS if ma.get(k) and mb.get(k)]
+    if "model_checksum" in keys:
+        keys.remove("model")
+    for k in keys:
+        if ma[k] != mb[k]:
+            what = "model weights" if k == "model_checksum" else k
+            raise LensInputError(f"{b}: embedded with {what} {mb[k]!r} but {a} with {ma[k]!r} "
+                                 f"(models {mb.get('model')!r} and {ma.get('model')!r}); embed both the same way")
+
+
+def split_eval_pairs(name: str, path: str | Path, fraction: float, seed: int = 0) -> EmbeddingTask:
+    """A task from one pairs file: a seeded random `fraction` of its pairs is held out as the test set.
+
+    The split (fraction, seed, sizes, held-out row numbers) is in `task.info["eval_split"]`.
+    """
+    pairs = PreferencePairs.load(path)
+    if not 0.0 < fraction < 1.0:
+        raise LensInputError(f"eval fraction: must be in (0, 1), got {fraction}")
+    n_eval = round(fraction * len(pairs))
+    if not 1 <= n_eval <= len(pairs) - 4:
+        raise LensInputError(f"{path}: eval fraction {fraction} of {len(pairs)} pairs leaves {n_eval} held-out and "
+                             f"{len(pairs) - n_eval} seed pairs; need at least 1 and 4")
+    perm = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))
+    test_idx, train_idx = perm[:n_eval].sort().values, perm[n_eval:].sort().values
+    split = {"file": str(path), "fraction": fraction, "seed": seed, "n_seed_pairs": len(train_idx),
+             "n_eval_pairs": n_eval, "eval_rows": test_idx.tolist()}
+    fresh = lambda idx: PreferencePairs(pairs.e_chosen[idx], pairs.e_rejected[idx])   # noqa: E731  seed i in row i
+    return EmbeddingTask(name, fresh(train_idx), fresh(test_idx), info={"eval_split": split})

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .baselines import AugmentConfig, make_augmenter
+from .baselines import AugmentConfig, Augmenter, make_augmenter
 from .data import EmbeddingTask, PreferencePairs
 from .evaluation import evaluate_reward_model, paired_gain_ci, t_halfwidth
 from .io import LensInputError
@@ -44,17 +44,45 @@ def split_seed_pairs(n: int, val_fraction: float, seed: int) -> tuple[torch.Tens
     return perm[n_val:], perm[:n_val]
 
 
+def fit_on_training_split(task: EmbeddingTask, method: str, seed: int, config: ExperimentConfig | None = None,
+                          progress: bool = False) -> tuple[Augmenter, PreferencePairs, PreferencePairs]:
+    """The one fitting protocol: hold out `val_fraction` of the task's seed pairs (`split_seed_pairs`),
+    fit the augmenter on the rest only. Returns (fitted augmenter, training seeds, validation pairs).
+
+    `lens run` (through `run_ratios`) and `lens augment` both call this, so the validation slice that
+    early-stops the reward model never feeds the augmenter on either route.
+    """
+    config = config or ExperimentConfig()
+    train_idx, val_idx = split_seed_pairs(len(task.train), config.val_fraction, seed)
+    seeds, val = task.train.subset(train_idx), task.train.subset(val_idx)
+    augmenter = make_augmenter(method, config, seed=seed)
+    augmenter.progress = progress
+    augmenter.bind(task).fit(seeds)
+    return augmenter, seeds, val
+
+
+def augment_for_training(pairs: PreferencePairs, method: str, ratio: int, seed: int,
+                         config: ExperimentConfig | None = None, progress: bool = False) -> PreferencePairs:
+    """What `lens augment` writes: the augmented training seeds (exactly as `run_ratios` trains on them)
+    followed by the validation originals, untouched; `holdout_by_seed` with the same seed and
+    `val_fraction` separates the two again. Method 'none' (ratio 1) returns `pairs` unchanged."""
+    if method == "none":
+        if check_ratio(ratio) != 1:
+            raise LensInputError(f"method 'none' is no augmentation: use ratio 1 (got {ratio})")
+        return pairs
+    # A pairs file has no response pool: text augmentation, which needs one, says so in `bind`.
+    task = EmbeddingTask("pairs", pairs, pairs)
+    augmenter, seeds, val = fit_on_training_split(task, method, seed, config, progress)
+    return PreferencePairs.cat([augmenter.augment(seeds, ratio), val])
+
+
 def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: int,
                config: ExperimentConfig | None = None, per_item: bool = False) -> list[dict[str, Any]]:
     """`run_one` for several ratios, fitting the augmenter once (its fit does not depend on the ratio)."""
     config = config or ExperimentConfig()
     ratios = [check_ratio(r) for r in ratios]
-    train_idx, val_idx = split_seed_pairs(len(task.train), config.val_fraction, seed)
-    seeds, val = task.train.subset(train_idx), task.train.subset(val_idx)
-
-    augmenter = make_augmenter(method, config, seed=seed)
     t0 = time.perf_counter()
-    augmenter.bind(task).fit(seeds)
+    augmenter, seeds, val = fit_on_training_split(task, method, seed, config)
     seconds_fit = time.perf_counter() - t0
     rows = []
     for ratio in ratios:
@@ -145,8 +173,18 @@ def summarize(df: pd.DataFrame, by: Iterable[str] = ("task", "method", "ratio"),
 
 
 def holdout_by_seed(pairs: PreferencePairs, val_fraction: float, seed: int) -> tuple[PreferencePairs, PreferencePairs]:
-    """Split an (already augmented) set: validation = original pairs of a random share of the seeds;
-    training = every pair whose seed is not held out (synthetic pairs of held-out seeds are dropped)."""
+    """Split a pairs file for reward-model training (`lens train-rm`): (training, validation).
+
+    Validation = the original pairs of the seeds that `split_seed_pairs` holds out; training = every
+    pair whose seed is not held out (synthetic pairs of held-out seeds are dropped). On raw pairs
+    (no synthetic rows, seed i in row i) both come in the order `run_ratios` uses, so `train-rm` on
+    the raw file is exactly `lens run`'s ratio 1; on a file from `lens augment` (validation
+    originals last) training is the augmented set exactly as `lens run` builds it.
+    """
+    n = len(pairs)
+    if not pairs.is_synthetic.any() and torch.equal(pairs.seed_index, torch.arange(n)):
+        train_idx, val_idx = split_seed_pairs(n, val_fraction, seed)
+        return pairs.subset(train_idx), pairs.subset(val_idx)
     seeds = pairs.seed_index[~pairs.is_synthetic].unique()
     _, val_pos = split_seed_pairs(len(seeds), val_fraction, seed)
     held = torch.isin(pairs.seed_index, seeds[val_pos])

@@ -39,6 +39,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """`safetensors` file with reproducible bytes, written atomically.
+
+    safetensors stores the metadata in a hash map whose order changes from call to call; the header
+    is rewritten here with sorted keys (the tensor offsets are explicit, so the data is untouched).
+    """
+    from safetensors.torch import save
+
+    blob = save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    header += b" " * (-len(header) % 8)   # keep the data 8-byte aligned, as safetensors does
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(len(header).to_bytes(8, "little") + header + blob[8 + n:])
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write `obj` as indented, key-sorted JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import trange
 
 from .config import from_dict
 from .data import PreferencePairs
-from .io import LensInputError, atomic_path
+from .io import LensInputError, save_safetensors
 
 
 @dataclass
@@ -169,8 +169,7 @@ def evaluate_pairs(model: RewardMLP, pairs: PreferencePairs) -> tuple[float, flo
 def save_reward_model(model: RewardMLP, path: str | Path, extra: dict | None = None) -> None:
     """Save weights and config as safetensors (atomic); the config travels in the metadata."""
     meta = {"config": json.dumps(asdict(model.config)), "dim": str(model.center.shape[0]), **(extra or {})}
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=meta)
+    save_safetensors(dict(model.state_dict()), path, meta)
 
 
 def load_reward_model(path: str | Path) -> RewardMLP:

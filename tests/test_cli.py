@@ -42,7 +42,7 @@ def test_text_to_metrics_with_a_local_model(tiny_model_dir, tmp_path, lens_cache
     pairs = PreferencePairs.load(tmp_path / "p.safetensors")
     assert len(pairs) == 40 and pairs.dim == 32
     assert main(["augment", str(tmp_path / "p.safetensors"), "--ratio", "4", "--out", str(tmp_path / "aug.safetensors"), *FAST]) == 0
-    assert len(PreferencePairs.load(tmp_path / "aug.safetensors")) == 160
+    assert len(PreferencePairs.load(tmp_path / "aug.safetensors")) == 4 * 36 + 4   # 4x the training seeds + 4 held out
     assert main(["train-rm", str(tmp_path / "aug.safetensors"), "--out", str(tmp_path / "rm.safetensors")]) == 0
     assert main(["evaluate", str(tmp_path / "rm.safetensors"), "--test", str(tmp_path / "t.safetensors"),
                  "--out", str(tmp_path / "m.json")]) == 0

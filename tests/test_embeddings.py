@@ -160,3 +160,49 @@ def test_cache_hit_does_not_recompute(tiny_model_dir, lens_cache, monkeypatch):
 def test_cache_key_separates_text_boundaries():
     assert emb.cache_key("m", ["ab", "c"]) != emb.cache_key("m", ["a", "bc"])
     assert emb.cache_key("m", ["a"], pooling="last") != emb.cache_key("m", ["a"], pooling="mean")
+
+
+def test_length_batches_respect_both_caps():
+    from lens_minimal.text.embeddings import length_batches
+
+    lengths = [1000, 900, 500, 300, 300, 100, 90, 80, 70, 60]   # sorted longest first
+    fixed = length_batches(lengths, batch_size=4)
+    assert [(b.start, b.stop) for b in fixed] == [(0, 4), (4, 8), (8, 10)]
+    budget = length_batches(lengths, batch_size=4, batch_tokens=1000)
+    assert [(b.start, b.stop) for b in budget] == [(0, 1), (1, 2), (2, 4), (4, 7), (7, 10)]
+    for b in budget:
+        assert (b.stop - b.start) * lengths[b.start] <= 1000 or b.stop - b.start == 1
+    assert length_batches([5000], batch_size=4, batch_tokens=10) == [slice(0, 1)]   # never less than one text
+
+
+def test_token_budget_changes_batches_not_embeddings(tiny_lm):
+    model, tok = tiny_lm
+    texts = _texts(tok) * 3
+    a = extract_embeddings(model, tok, texts, batch_size=16, progress=False)[-1]
+    b = extract_embeddings(model, tok, texts, batch_size=16, batch_tokens=20, progress=False)[-1]
+    torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+    with pytest.raises(LensInputError, match="batch_tokens"):
+        extract_embeddings(model, tok, texts, batch_tokens=0, progress=False)
+
+
+def test_right_padding_runs_without_a_mask_left_padding_with_one(tiny_lm, monkeypatch):
+    """Under causal attention trailing pads are invisible to real tokens: no mask, the fast kernel."""
+    model, tok = tiny_lm
+    seen = []
+    real = model.base_model.forward
+    monkeypatch.setattr(model.base_model, "forward", lambda **k: (seen.append(k.get("attention_mask")), real(**k))[1])
+    for side in ("right", "left"):
+        tok.padding_side = side
+        extract_embeddings(model, tok, _texts(tok), batch_size=4, progress=False)
+    assert seen[0] is None and seen[1] is not None
+
+
+def test_throughput_texts_have_the_asked_lengths(tiny_lm):
+    from lens_minimal.text import throughput
+
+    _, tok = tiny_lm
+    mixed = throughput.mixed_length_texts(tok, n=12, hi=200)
+    lengths = [len(x) for x in tok(mixed, add_special_tokens=False)["input_ids"]]
+    assert max(lengths) > 150 and min(lengths) >= 30 and len(set(lengths)) > 6
+    assert mixed == throughput.mixed_length_texts(tok, n=12, hi=200)
+    assert throughput.padded_fraction(tok, mixed, 16, 300) < throughput.padded_fraction(tok, mixed, 16, None)

@@ -85,7 +85,12 @@ def test_trl_key_overrides(tmp_path):
         ({"prompt": "p", "chosen": "c"}, "line 1: missing field 'rejected'"),
         ({"chosen": "c", "rejected": "r"}, "line 1: missing field 'prompt'"),
         ({"prompt": 3, "chosen": "c", "rejected": "r"}, "field 'prompt' must be a string or a non-empty list"),
-        ({"prompt": "p", "chosen": "c", "rejected": [{"role": "assistant", "content": "r"}]}, "both be strings or both message lists"),
+        ({"prompt": "p", "chosen": "c", "rejected": [{"role": "assistant", "content": "r"}]},
+         "field 'chosen' is a string but 'rejected' is a message list; both must be strings or both message lists"),
+        # a JSON value that is neither a string nor a message list: field, type found and line
+        ({"prompt": "p", "chosen": "c", "rejected": True},
+         r"line 1: field 'rejected' must be a string or a list of \{role, content\} messages, found boolean \(true\)"),
+        ({"prompt": "p", "chosen": None, "rejected": "r"}, r"field 'chosen' .* found null \(null\)"),
         ({"prompt": "p", "chosen": [{"role": "user", "content": "c"}], "rejected": [{"role": "user", "content": "r"}]}, "must have role 'assistant'"),
         ({"prompt": "p", "chosen": [{"role": "assistant"}], "rejected": [{"role": "assistant", "content": "r"}]}, r"chosen\[0\] must be an object"),
         ({"prompt": "p", "chosen": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "c"}],
@@ -247,3 +252,24 @@ def test_embed_best_of_n(tiny_lm):
     torch.testing.assert_close(bon.embeddings[1, 1], direct, atol=1e-5, rtol=0)
     with pytest.raises(LensInputError, match=r"records\[1\]: has 2 responses"):
         embed_best_of_n([records[0], BestOfNRecord("x", ["a", "b"], [0.0, 1.0])], model, tok, progress=False)
+
+
+@pytest.mark.parametrize(
+    "row, fmt, hint",
+    [
+        ({"chosen": "\n\nHuman: hi\n\nAssistant: yes", "rejected": "\n\nHuman: hi\n\nAssistant: no"}, "jsonl", "hh-rlhf"),
+        ({"info": {"post": "p"}, "summaries": [{"text": "a"}, {"text": "b"}], "choice": 0}, "jsonl", "tldr"),
+        ({"prompt": "p", "chosen": "a", "rejected": "b"}, "hh-rlhf", "jsonl"),
+        ({"prompt": "p", "chosen": "a", "rejected": "b"}, "tldr", "jsonl"),
+    ],
+)
+def test_wrong_format_suggests_the_one_the_fields_match(tmp_path, row, fmt, hint):
+    path = write_jsonl(tmp_path / "rows.jsonl", [row])
+    with pytest.raises(LensInputError, match=rf"line 1\b.*The fields look like the '{hint}' format: use --format {hint}$"):
+        load_preferences(path, fmt)
+
+
+def test_best_of_n_loader_suggests_the_pair_format(tmp_path):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    with pytest.raises(LensInputError, match="missing field 'responses'.*use --format jsonl"):
+        load_best_of_n(path)

@@ -55,7 +55,7 @@ def _num_layers(model) -> int:
     return int(config.num_hidden_layers)
 
 
-def _check_inputs(model, texts, layers, pooling, batch_size, max_length) -> tuple[int, ...]:
+def check_embed_inputs(model, texts, layers, pooling, batch_size, max_length) -> tuple[int, ...]:
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise LensInputError(f"texts: expected a list of strings, got {type(texts).__name__}")
     if len(texts) == 0:
@@ -79,6 +79,39 @@ def _check_inputs(model, texts, layers, pooling, batch_size, max_length) -> tupl
     if int(max_length) < 1:
         raise LensInputError(f"max_length: must be >= 1, got {max_length}")
     return tuple(dict.fromkeys(layers))
+
+
+def tokenize_texts(tokenizer, texts: Sequence[str], max_length: int, add_special_tokens: bool = False
+                   ) -> tuple[list[list[int]], int]:
+    """(token ids of each text keeping its last `max_length` tokens, number of texts cut).
+
+    Truncation keeps the END: the response and the final token matter most.
+    """
+    ids = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
+    n_cut = sum(len(x) > max_length for x in ids)
+    ids = [x[-max_length:] for x in ids]   # truncate from the left
+    empty = [i for i, x in enumerate(ids) if not x]
+    if empty:
+        raise LensInputError(f"texts[{empty[0]}]: has no tokens")
+    return ids, n_cut
+
+
+def length_order(ids: list[list[int]]) -> list[int]:
+    """Indices longest first (stable): memory errors surface early and batches hold similar lengths."""
+    return sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, batch_tokens: int | None = None) -> list[slice]:
+    """Consecutive batches over lengths sorted longest first: at most `batch_size` texts and, when
+    `batch_tokens` is given, at most that many padded tokens (texts x longest), but never less than one text."""
+    out, start = [], 0
+    while start < len(lengths):
+        n = int(batch_size)
+        if batch_tokens is not None:
+            n = max(1, min(n, int(batch_tokens) // max(1, int(lengths[start]))))
+        out.append(slice(start, min(start + n, len(lengths))))
+        start += n
+    return out
 
 
 def _pad(ids: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,6 +140,55 @@ def _pool(h: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
 
 
 @torch.inference_mode()
+def embed_token_ids(
+    model,
+    tokenizer,
+    ids: list[list[int]],
+    *,
+    layers: tuple[int, ...] = (-1,),
+    pooling: str = "last",
+    batch_size: int = 16,
+    batch_tokens: int | None = None,
+    bar=None,
+) -> dict[int, torch.Tensor]:
+    """Embed token-id lists in the given order, batch by batch (`length_batches`): {layer: (n, d) float32}.
+
+    Callers pass ids sorted longest first, so a batch holds texts of similar length (little padding).
+    Right padding needs no padding mask: under causal attention a real token never sees the pads
+    that follow it, so the model runs its causal attention kernel (the masked one visits every
+    key block, about 1.6x the attention time at 1,000 tokens). Left padding keeps the mask and
+    explicit position ids. Either way the pooled embedding reads real tokens only.
+    """
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    side = getattr(tokenizer, "padding_side", "right")
+    base = model.base_model                   # e.g. LlamaModel inside LlamaForCausalLM: no LM head
+    takes_positions = "position_ids" in inspect.signature(base.forward).parameters
+    need_hidden = any(layer != -1 for layer in layers) or base is model   # no separate base: read hidden_states
+    device = next(model.parameters()).device
+    chunks: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    for batch in length_batches([len(x) for x in ids], batch_size, batch_tokens):
+        input_ids, mask = _pad(ids[batch], pad_id, side)
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        kwargs = dict(input_ids=input_ids, use_cache=False, output_hidden_states=need_hidden)
+        if side == "left":
+            kwargs["attention_mask"] = mask
+            if takes_positions:
+                # Positions count real tokens only, so a left-padded text sees the same positions as alone.
+                kwargs["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        result = base(**kwargs)
+        for layer in layers:
+            if layer == -1:
+                h = getattr(result, "last_hidden_state", None)
+                h = result.hidden_states[-1] if h is None else h                     # (B, T, d)
+            else:
+                h = result.hidden_states[layer]                                      # (B, T, d)
+            chunks[layer].append(_pool(h, mask, pooling).float().cpu())
+        del result
+        if bar is not None:
+            bar.update(int(mask.sum()))
+    return {layer: torch.cat(chunks[layer]) for layer in layers}
+
+
 def extract_embeddings(
     model,
     tokenizer,
@@ -115,6 +197,7 @@ def extract_embeddings(
     layers: Sequence[int] | int = (-1,),
     pooling: str = "last",
     batch_size: int = 16,
+    batch_tokens: int | None = None,
     max_length: int = 2048,
     add_special_tokens: bool = False,
     progress: bool = True,
@@ -123,47 +206,23 @@ def extract_embeddings(
 
     Texts are full model inputs (e.g. from `format_chat`, which already holds any BOS token, hence
     `add_special_tokens=False`). Texts longer than `max_length` tokens keep their END (the response
-    and final token matter most). Texts are sorted by length for batching; padding follows
-    `tokenizer.padding_side`. Only the base model runs (no LM head over every position).
+    and final token matter most). Texts are sorted by length for batching; a batch holds at most
+    `batch_size` texts and, with `batch_tokens`, at most that many padded tokens (long texts then go
+    in smaller batches). Padding follows `tokenizer.padding_side`. Only the base model runs (no
+    LM head over every position).
     """
-    layers = _check_inputs(model, texts, layers, pooling, batch_size, max_length)
-    ids = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
-    ids = [x[-max_length:] for x in ids]   # truncate from the left
-    empty = [i for i, x in enumerate(ids) if not x]
-    if empty:
-        raise LensInputError(f"texts[{empty[0]}]: has no tokens")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    side = getattr(tokenizer, "padding_side", "right")
-
-    base = model.base_model                   # e.g. LlamaModel inside LlamaForCausalLM: no LM head
-    takes_positions = "position_ids" in inspect.signature(base.forward).parameters
-    need_hidden = any(layer != -1 for layer in layers) or base is model   # no separate base: read hidden_states
-    device = next(model.parameters()).device
-
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))   # longest first: memory errors surface early
-    chunks: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    layers = check_embed_inputs(model, texts, layers, pooling, batch_size, max_length)
+    if batch_tokens is not None and int(batch_tokens) < 1:
+        raise LensInputError(f"batch_tokens: must be >= 1 or None, got {batch_tokens}")
+    ids, _ = tokenize_texts(tokenizer, texts, max_length, add_special_tokens)
+    order = length_order(ids)
     disable = (not progress) or bool(os.environ.get("CI"))
     with tqdm(total=sum(len(x) for x in ids), unit="tok", desc="embedding", disable=disable) as bar:
-        for start in range(0, len(order), int(batch_size)):
-            batch = order[start:start + int(batch_size)]
-            input_ids, mask = _pad([ids[i] for i in batch], pad_id, side)
-            input_ids, mask = input_ids.to(device), mask.to(device)
-            kwargs = dict(input_ids=input_ids, attention_mask=mask, use_cache=False, output_hidden_states=need_hidden)
-            if takes_positions:
-                # Positions count real tokens only, so a left-padded text sees the same positions as alone.
-                kwargs["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0)
-            result = base(**kwargs)
-            for layer in layers:
-                if layer == -1:
-                    h = getattr(result, "last_hidden_state", None)
-                    h = result.hidden_states[-1] if h is None else h                     # (B, T, d)
-                else:
-                    h = result.hidden_states[layer]                                      # (B, T, d)
-                chunks[layer].append(_pool(h, mask, pooling).float().cpu())
-            bar.update(int(mask.sum()))
+        out = embed_token_ids(model, tokenizer, [ids[i] for i in order], layers=layers, pooling=pooling,
+                              batch_size=batch_size, batch_tokens=batch_tokens, bar=bar)
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.tensor(order)] = torch.arange(len(order))
-    return {layer: torch.cat(chunks[layer])[inverse].contiguous() for layer in layers}   # (n, d), input order
+    return {layer: e[inverse].contiguous() for layer, e in out.items()}   # (n, d), input order
 
 
 def cache_key(model_id: str, texts: Sequence[str], **settings) -> str:

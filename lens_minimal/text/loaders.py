@@ -100,20 +100,29 @@ def _field(obj: dict, key: str, where: str) -> Any:
     return obj[key]
 
 
+def found(value: Any) -> str:
+    """A JSON value's type and a glimpse of it, for error messages: "boolean (true)", "number (3)"."""
+    kind = {bool: "boolean", int: "number", float: "number", str: "string", list: "list", dict: "object",
+            type(None): "null"}.get(type(value), type(value).__name__)
+    shown = json.dumps(value, ensure_ascii=False)
+    return f"{kind} ({shown[:40]}{'...' if len(shown) > 40 else ''})"
+
+
 def _text(value: Any, key: str, where: str) -> str:
     if not isinstance(value, str):
-        raise LensInputError(f"{where}: field {key!r} must be a string, got {type(value).__name__}")
+        raise LensInputError(f"{where}: field {key!r} must be a string, found {found(value)}")
     return value
 
 
 def _messages(value: Any, key: str, where: str) -> list[dict]:
     """Check a list of {role: str, content: str} messages; return plain {role, content} copies."""
     if not isinstance(value, list) or not value:
-        raise LensInputError(f"{where}: field {key!r} must be a string or a non-empty list of messages")
+        raise LensInputError(f"{where}: field {key!r} must be a string or a non-empty list of "
+                             f"{{role, content}} messages, found {found(value)}")
     out = []
     for j, m in enumerate(value):
         if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise LensInputError(f"{where}: {key}[{j}] must be an object with string 'role' and 'content'")
+            raise LensInputError(f"{where}: {key}[{j}] must be an object with string 'role' and 'content', found {found(m)}")
         out.append({"role": m["role"], "content": m["content"]})
     return out
 
@@ -126,10 +135,16 @@ def _prompt(value: Any, key: str, where: str) -> str | list[dict]:
 
 def _trl_row(obj: dict, where: str, prompt_key: str, chosen_key: str, rejected_key: str) -> PreferenceRecord:
     chosen, rejected = _field(obj, chosen_key, where), _field(obj, rejected_key, where)
+    for key, value in ((chosen_key, chosen), (rejected_key, rejected)):
+        if not isinstance(value, (str, list)):
+            raise LensInputError(f"{where}: field {key!r} must be a string or a list of {{role, content}} messages, "
+                                 f"found {found(value)}")
     if isinstance(chosen, str) and isinstance(rejected, str):
         return PreferenceRecord(_prompt(_field(obj, prompt_key, where), prompt_key, where), chosen, rejected)
     if isinstance(chosen, str) or isinstance(rejected, str):
-        raise LensInputError(f"{where}: {chosen_key!r} and {rejected_key!r} must both be strings or both message lists")
+        kinds = ["a string" if isinstance(v, str) else "a message list" for v in (chosen, rejected)]
+        raise LensInputError(f"{where}: field {chosen_key!r} is {kinds[0]} but {rejected_key!r} is {kinds[1]}; "
+                             "both must be strings or both message lists")
     chosen, rejected = _messages(chosen, chosen_key, where), _messages(rejected, rejected_key, where)
     for key, msgs in ((chosen_key, chosen), (rejected_key, rejected)):
         if msgs[-1]["role"] != "assistant":
@@ -218,6 +233,29 @@ def _tldr_row(obj: dict, where: str) -> PreferenceRecord:
 FORMATS = ("jsonl", "hh-rlhf", "tldr")
 
 
+def guess_format(obj: dict) -> str | None:
+    """The format a row's fields look like ("jsonl", "hh-rlhf", "tldr", "best-of-n"), or None."""
+    keys = set(obj)
+    if {"info", "summaries", "choice"} <= keys:
+        return "tldr"
+    if {"responses", "gold"} <= keys:
+        return "best-of-n"
+    chosen, rejected = obj.get("chosen"), obj.get("rejected")
+    if isinstance(chosen, str) and isinstance(rejected, str) and all(
+            "Human:" in t and HH_ASSISTANT in t for t in (chosen, rejected)):
+        return "hh-rlhf"
+    if {"chosen", "rejected"} <= keys:
+        return "jsonl"
+    return None
+
+
+def _with_format_hint(err: LensInputError, obj: dict, format: str) -> LensInputError:
+    guess = guess_format(obj)
+    if guess is None or guess == format:
+        return err
+    return LensInputError(f"{err}. The fields look like the {guess!r} format: use --format {guess}")
+
+
 def load_preferences(
     path: str | Path,
     format: str = "jsonl",
@@ -241,13 +279,16 @@ def load_preferences(
     skipped: list[int] = []     # hh-rlhf rows with no shared prompt
     for number, obj in iter_jsonl(path):
         where = f"{path}, line {number}"
-        if format == "jsonl":
-            record = _trl_row(obj, where, prompt_key, chosen_key, rejected_key)
-        elif format == "hh-rlhf":
-            record, was_repaired = _hh_row(obj, where, chosen_key, rejected_key)
-            (repaired if was_repaired else skipped if record is None else []).append(number)
-        else:
-            record = _tldr_row(obj, where)
+        try:
+            if format == "jsonl":
+                record = _trl_row(obj, where, prompt_key, chosen_key, rejected_key)
+            elif format == "hh-rlhf":
+                record, was_repaired = _hh_row(obj, where, chosen_key, rejected_key)
+                (repaired if was_repaired else skipped if record is None else []).append(number)
+            else:
+                record = _tldr_row(obj, where)
+        except LensInputError as err:
+            raise _with_format_hint(err, obj, format) from None
         if record is None:
             continue
         records.append(record)
@@ -279,8 +320,11 @@ def load_best_of_n(
     records = []
     for number, obj in iter_jsonl(path):
         where = f"{path}, line {number}"
-        prompt = _prompt(_field(obj, prompt_key, where), prompt_key, where)
-        responses, gold = _field(obj, responses_key, where), _field(obj, gold_key, where)
+        try:
+            prompt = _prompt(_field(obj, prompt_key, where), prompt_key, where)
+            responses, gold = _field(obj, responses_key, where), _field(obj, gold_key, where)
+        except LensInputError as err:
+            raise _with_format_hint(err, obj, "best-of-n") from None
         if not (isinstance(responses, list) and all(isinstance(r, str) for r in responses)):
             raise LensInputError(f"{where}: field {responses_key!r} must be a list of strings")
         if len(responses) < 2:
@@ -297,25 +341,45 @@ def load_best_of_n(
 
 # ----------------------------------------------------------------------------- records → embeddings
 
-def embed_preferences(records: list[PreferenceRecord], model, tokenizer, *, layer: int = -1, **extract_kwargs) -> PreferencePairs:
-    """Embed each (prompt, chosen) and (prompt, rejected) with `format_chat` + `extract_embeddings`."""
+def preference_texts(records: list[PreferenceRecord], tokenizer) -> list[str]:
+    """The 2N model inputs of N records: every (prompt, chosen) with `format_chat`, then every (prompt, rejected)."""
     if not records:
         raise LensInputError("records: is empty")
-    texts = [format_chat(tokenizer, r.prompt, r.chosen) for r in records]
-    texts += [format_chat(tokenizer, r.prompt, r.rejected) for r in records]
-    e = extract_embeddings(model, tokenizer, texts, layers=(layer,), **extract_kwargs)[layer]   # (2N, d)
-    return PreferencePairs(e[: len(records)], e[len(records):])
+    return [format_chat(tokenizer, r.prompt, r.chosen) for r in records] + \
+        [format_chat(tokenizer, r.prompt, r.rejected) for r in records]
 
 
-def embed_best_of_n(records: list[BestOfNRecord], model, tokenizer, *, layer: int = -1, **extract_kwargs) -> BestOfNSet:
-    """Embed every candidate of every prompt; all records must have the same N."""
+def best_of_n_texts(records: list[BestOfNRecord], tokenizer) -> list[str]:
+    """The P*N model inputs of P records (all with the same N), prompt by prompt."""
     if not records:
         raise LensInputError("records: is empty")
     n = len(records[0].responses)
     for i, r in enumerate(records):
         if len(r.responses) != n:
             raise LensInputError(f"records[{i}]: has {len(r.responses)} responses, records[0] has {n}; N must be equal")
-    texts = [format_chat(tokenizer, r.prompt, y) for r in records for y in r.responses]
-    e = extract_embeddings(model, tokenizer, texts, layers=(layer,), **extract_kwargs)[layer]   # (P*N, d)
+    return [format_chat(tokenizer, r.prompt, y) for r in records for y in r.responses]
+
+
+def pairs_from_rows(e: torch.Tensor, n: int) -> PreferencePairs:
+    """(2N, d) embeddings of `preference_texts` -> N pairs."""
+    return PreferencePairs(e[:n], e[n:])
+
+
+def best_of_n_from_rows(e: torch.Tensor, records: list[BestOfNRecord]) -> BestOfNSet:
+    """(P*N, d) embeddings of `best_of_n_texts` -> a Best-of-N set with the records' gold rewards."""
     gold = torch.tensor([r.gold for r in records], dtype=torch.float32)                       # (P, N)
-    return BestOfNSet(e.reshape(len(records), n, -1), gold)
+    return BestOfNSet(e.reshape(len(records), gold.shape[1], -1), gold)
+
+
+def embed_preferences(records: list[PreferenceRecord], model, tokenizer, *, layer: int = -1, **extract_kwargs) -> PreferencePairs:
+    """Embed each (prompt, chosen) and (prompt, rejected) with `format_chat` + `extract_embeddings`."""
+    texts = preference_texts(records, tokenizer)
+    e = extract_embeddings(model, tokenizer, texts, layers=(layer,), **extract_kwargs)[layer]   # (2N, d)
+    return pairs_from_rows(e, len(records))
+
+
+def embed_best_of_n(records: list[BestOfNRecord], model, tokenizer, *, layer: int = -1, **extract_kwargs) -> BestOfNSet:
+    """Embed every candidate of every prompt; all records must have the same N."""
+    texts = best_of_n_texts(records, tokenizer)
+    e = extract_embeddings(model, tokenizer, texts, layers=(layer,), **extract_kwargs)[layer]   # (P*N, d)
+    return best_of_n_from_rows(e, records)
