@@ -47,7 +47,7 @@ def _walk(node: Any, path: list[str]) -> Iterator[tuple[list[str], Mapping[str, 
             yield from _walk(value, path + [str(key)])
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _walk(value, path + [str(i)])
+            yield from _walk(value, path + [f"#{i}"])     # a list position, not a name
 
 
 def collect_gains(records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -58,7 +58,7 @@ def collect_gains(records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         for path, node in _walk(record.get("numbers", {}), []):
             dataset = next((p for p in path if p in _DATASETS), "")
             rest = [p for p in path if p != dataset and p not in ("tasks", "gains", "comparisons", "bootstrap_gains")
-                    and not p.isdigit()]
+                    and not p.startswith("#")]
             if "a" in node and "b" in node:
                 param = record.get("numbers", {}).get("param", "")
                 comparison = f"{_side(node['a'])} vs {_side(node['b'])}" + (f" ({param})" if param else "")
@@ -160,12 +160,14 @@ def weak_baseline_sentence(gains: pd.DataFrame) -> str:
             f"{int(weak.sum())} against a weak one.")
 
 
-def diagnostics_sentence(record: Mapping[str, Any], dataset: str = "instructions") -> str:
+def diagnostics_sentence(record: Mapping[str, Any], dataset: str | None = None) -> str:
     """What the synthetic pairs are, from the diagnostics chapter: how well a classifier tells LENS's
     synthetic embeddings from real ones, and how often the tuned reward model agrees with their labels."""
     import numpy as np
 
-    d = record["numbers"]["described"][dataset]
+    described = record["numbers"]["described"]
+    dataset = dataset or next(iter(described))   # default: the first dataset the chapter described
+    d = described[dataset]
     parts = []
     for method in ("lens", "direct", "gaussian"):
         if method in d:
