@@ -1,10 +1,11 @@
 """The `lens` command line: run LENS on your own preference data.
 
-    lens embed      text JSONL -> embeddings file (safetensors)
-    lens augment    embeddings -> augmented pairs (LENS or a baseline)
+    lens embed      text JSONL -> embeddings file (safetensors); resumes after an interruption
+    lens augment    embeddings -> augmented pairs (LENS or a baseline; 'none' = no augmentation)
     lens train-rm   pairs -> Bradley-Terry reward MLP
     lens evaluate   reward model + Best-of-N set (and/or held-out pairs) -> metrics JSON
-    lens run        end to end on a named dataset or your own embeddings -> metrics JSON
+    lens run        end to end on a named dataset or your own embeddings (with a Best-of-N set,
+                    held-out pairs, or a held-out share of the pairs) -> metrics JSON
     lens build-data rebuild the shipped SmolLM2 tasks in data/ (hours on a CPU; resumable)
 
 Every output file is written atomically: an error never leaves a partial file behind.
@@ -341,14 +342,19 @@ def _emit(metrics: dict, out: Path | None) -> None:
 
 # ----------------------------------------------------------------------------- parser
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's line breaks and shows every option's default (unless None or False)."""
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows every option's default (unless it has none: None or False)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if ("%(default)" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)"
+
+
+class _TopHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """`lens --help`: keeps the line breaks of the command list."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .datasets import PAIR_DATASETS, SHIPPED_TASKS
 
     fmt = dict(formatter_class=_HelpFormatter)
-    parser = argparse.ArgumentParser(prog="lens", description=__doc__, **fmt)
+    parser = argparse.ArgumentParser(prog="lens", description=__doc__, formatter_class=_TopHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     threads = dict(type=int, help="torch CPU threads (default: PyTorch's choice, which follows OMP_NUM_THREADS)")
 
@@ -420,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="end to end: methods x ratios x seeds -> metrics JSON", **fmt,
                        description="Fit, augment, train and evaluate every method at every ratio over several seeds. "
                                    "Ratio 1 is the no-augmentation reward model (method 'none'); each method's gain "
-                                   "over it comes with a paired bootstrap 95%% interval. Data: a named --dataset, or "
+                                   "over it comes with a paired bootstrap 95% interval. Data: a named --dataset, or "
                                    "your --pairs with a Best-of-N --test set (gold rewards), held-out --eval-pairs, or "
                                    "--eval-fraction to split --pairs (held-out pairwise accuracy).")
     p.add_argument("--dataset", default="synthetic", choices=("synthetic", *SHIPPED_TASKS, *PAIR_DATASETS), help="named dataset")

@@ -220,10 +220,11 @@ def test_help_shows_every_default():
     for name, p in _subparsers().items():
         text = " ".join(p.format_help().split())
         for a in p._actions:
-            if a.option_strings and a.default not in (None, False, "==SUPPRESS=="):
+            if a.option_strings and a.default is not None and a.default is not False and a.default != "==SUPPRESS==":
                 assert f"(default: {a.default})" in text, (name, a.option_strings)
     embed = " ".join(_subparsers()["embed"].format_help().split())
     assert "(default: 2048)" in embed and "--batch-size" in embed and "--threads" in embed
+    assert "(default: 0)" in " ".join(_subparsers()["run"].format_help().split())   # a default of 0 is a default
 
 
 def test_each_command_lists_only_the_options_it_uses():
