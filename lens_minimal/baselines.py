@@ -24,6 +24,7 @@ live in `lens_minimal.text.reward_lm`.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
@@ -51,6 +52,7 @@ class Augmenter:
     name = "none"
     generator_module: torch.nn.Module | None = None   # the fitted generator (for parameter counts)
     progress: bool = False                            # progress bar while fitting (only on a terminal)
+    fit_fields: tuple[str, ...] = ("vae",)            # config fields the fit reads; the others act in `augment`
 
     def __init__(self, config: AugmentConfig | None = None, seed: int = 0):
         self.config = config or AugmentConfig()
@@ -62,6 +64,20 @@ class Augmenter:
 
     def fit(self, seeds: PreferencePairs) -> "Augmenter":
         return self
+
+    def reconfigured(self, config: AugmentConfig) -> "Augmenter":
+        """This fitted augmenter with the augment-time parameters of `config` (`synthesis`, `noise_scale`).
+
+        A shallow copy sharing the fit (e.g. the trained VAE), so one fit serves several synthesis
+        settings with the numbers a refit would give: the fit depends on the `fit_fields` only, and
+        `augment` draws from its own seeded generator. Changing a fit field is an input error.
+        """
+        changed = [f for f in self.fit_fields if getattr(config, f) != getattr(self.config, f)]
+        if changed:
+            raise LensInputError(f"reconfigured: {changed} change the fit of method {self.name!r}; fit a new augmenter")
+        twin = copy.copy(self)
+        twin.config = config
+        return twin
 
     def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
         if check_ratio(ratio) != 1:

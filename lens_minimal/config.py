@@ -41,3 +41,21 @@ def from_dict(cls: type[T], values: Mapping[str, Any] | None, where: str = "conf
         if dataclasses.is_dataclass(sub) and (value is None or isinstance(value, Mapping)):
             values[name] = from_dict(sub, value, f"{where}.{name}")
     return cls(**values)
+
+
+def replace_path(obj: T, path: str, value: Any, where: str = "config") -> T:
+    """A copy of dataclass `obj` with the field at key path `path` (e.g. "vae.gamma") set to `value`.
+
+    The path is the one spelling of a parameter (see the module docstring); an unknown part is an
+    error naming it. The copy goes through each dataclass's checks (`__post_init__`) again.
+    """
+    head, _, rest = path.partition(".")
+    names = {f.name for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    if head not in names:
+        raise LensInputError(f"{where}: unknown parameter {head!r} in {path!r} for {type(obj).__name__}; known: {sorted(names)}")
+    if rest:
+        inner = getattr(obj, head)
+        if not dataclasses.is_dataclass(inner):
+            raise LensInputError(f"{where}.{head}: is a value, not a group of parameters (path {path!r})")
+        value = replace_path(inner, rest, value, f"{where}.{head}")
+    return dataclasses.replace(obj, **{head: value})

@@ -18,6 +18,7 @@ from .worlds.synthetic import SyntheticWorldConfig, make_synthetic_task
 
 SHIPPED_TASKS = ("instructions", "summaries")   # SmolLM2 tasks with gold-reward programs
 PAIR_DATASETS = ("hh-harmless",)                 # real human pairs: held-out pairwise accuracy only
+SHIPPED_LAYERS = ("last", "layer10", "layer20")  # SmolLM2 layers stored with the shipped tasks
 
 
 def available_tasks() -> list[str]:
@@ -32,7 +33,9 @@ def load_task(name: str, *, layer: str = "last", seed: int = 0, world: dict[str,
     """Load task `name`: your own embedded files when `files` = {"pairs": ..., "test": ...} is given
     (from `lens embed`), else "synthetic" (with `world` overrides of `SyntheticWorldConfig` and data
     `seed`), a shipped SmolLM2 task ("instructions", "summaries") or the real HH-RLHF pairs
-    ("hh-harmless", test = held-out pairs) at embedding `layer`."""
+    ("hh-harmless", test = held-out pairs) at embedding `layer`. For a shipped task, a `layer` other
+    than the shipped ones names a re-embedding of its texts by another model (`text.reembed`), e.g.
+    "random_init" (a randomly initialised SmolLM2: the representation control)."""
     if files is not None:
         kinds = [k for k in ("test", "eval_pairs") if k in files]
         if "pairs" not in files or len(kinds) != 1 or set(files) - {"pairs", "test", "eval_pairs"}:
@@ -48,6 +51,10 @@ def load_task(name: str, *, layer: str = "last", seed: int = 0, world: dict[str,
         return EmbeddingTask(name, train, test, info={"files": {k: str(v) for k, v in files.items()}})
     if name == "synthetic":
         return make_synthetic_task(from_dict(SyntheticWorldConfig, world, "world"), seed=seed)
+    if name in SHIPPED_TASKS and layer not in SHIPPED_LAYERS:
+        from .text.reembed import load_reembedded_task
+
+        return load_reembedded_task(name, layer)
     if name in SHIPPED_TASKS:
         from .text.shipped import load_shipped_task
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .baselines import AugmentConfig, Augmenter, make_augmenter
+from .config import replace_path
 from .data import EmbeddingTask, PreferencePairs
 from .evaluation import evaluate_reward_model, paired_gain_ci, t_halfwidth
 from .io import LensInputError
@@ -76,29 +77,42 @@ def augment_for_training(pairs: PreferencePairs, method: str, ratio: int, seed: 
     return PreferencePairs.cat([augmenter.augment(seeds, ratio), val])
 
 
+def _fit(task: EmbeddingTask, method: str, seed: int, config: ExperimentConfig,
+         diagnose: Callable[..., dict] | None = None) -> tuple[PreferencePairs, PreferencePairs, Augmenter, dict]:
+    """`fit_on_training_split`, timed; returns (seeds, val, augmenter, extra): `extra` holds the fit time
+    and what `diagnose(augmenter, seeds, task)` returns (e.g. `latent_diagnostics.diagnose_augmenter`),
+    added to every row of this fit."""
+    t0 = time.perf_counter()
+    augmenter, seeds, val = fit_on_training_split(task, method, seed, config)
+    extra = {"seconds_fit": time.perf_counter() - t0}
+    if diagnose is not None:
+        extra |= diagnose(augmenter, seeds, task)
+    return seeds, val, augmenter, extra
+
+
+def _run_fitted(task: EmbeddingTask, augmenter: Augmenter, seeds: PreferencePairs, val: PreferencePairs,
+                ratio: int, seed: int, config: ExperimentConfig, per_item: bool) -> dict[str, Any]:
+    """Augment with a fitted augmenter, train the reward MLP on the result and evaluate it: one row."""
+    t1 = time.perf_counter()
+    augmented = augmenter.augment(seeds, ratio)
+    t2 = time.perf_counter()
+    model, history = train_reward_model(augmented, val, config.reward, seed=seed)
+    t3 = time.perf_counter()
+    metrics = evaluate_reward_model(model, task.test, n=config.best_of, per_item=per_item)
+    return {
+        "task": task.name, "method": augmenter.name, "ratio": ratio, "seed": seed, **metrics,
+        "n_train_pairs": len(augmented), "n_synthetic_pairs": int(augmented.is_synthetic.sum()),
+        "epochs": len(history["val_loss"]), "seconds_augment": t2 - t1, "seconds_train": t3 - t2,
+    }
+
+
 def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: int,
                config: ExperimentConfig | None = None, per_item: bool = False) -> list[dict[str, Any]]:
     """`run_one` for several ratios, fitting the augmenter once (its fit does not depend on the ratio)."""
     config = config or ExperimentConfig()
     ratios = [check_ratio(r) for r in ratios]
-    t0 = time.perf_counter()
-    augmenter, seeds, val = fit_on_training_split(task, method, seed, config)
-    seconds_fit = time.perf_counter() - t0
-    rows = []
-    for ratio in ratios:
-        t1 = time.perf_counter()
-        augmented = augmenter.augment(seeds, ratio)
-        t2 = time.perf_counter()
-        model, history = train_reward_model(augmented, val, config.reward, seed=seed)
-        t3 = time.perf_counter()
-        metrics = evaluate_reward_model(model, task.test, n=config.best_of, per_item=per_item)
-        rows.append({
-            "task": task.name, "method": method, "ratio": ratio, "seed": seed, **metrics,
-            "n_train_pairs": len(augmented), "n_synthetic_pairs": int(augmented.is_synthetic.sum()),
-            "epochs": len(history["val_loss"]),
-            "seconds_fit": seconds_fit, "seconds_augment": t2 - t1, "seconds_train": t3 - t2,
-        })
-    return rows
+    seeds, val, augmenter, extra = _fit(task, method, seed, config)
+    return [{**_run_fitted(task, augmenter, seeds, val, r, seed, config, per_item), **extra} for r in ratios]
 
 
 def run_one(task: EmbeddingTask, method: str, ratio: int, seed: int, config: ExperimentConfig | None = None,
@@ -134,27 +148,83 @@ def run_grid(task: EmbeddingTask, methods: Iterable[str], ratios: Iterable[int],
     return pd.DataFrame(rows)
 
 
-def paired_gains(df: pd.DataFrame, baseline: tuple[str, int] = ("none", 1), metric_of: str = "per_item") -> pd.DataFrame:
-    """Gain of every (task, method, ratio) over `baseline` (method, ratio) on the same seeds and test items.
+def sweep(task: EmbeddingTask, param: str, values: Sequence[Any], seeds: Iterable[int],
+          config: ExperimentConfig | None = None, *, method: str = "lens", ratio: int = 4, baseline: bool = True,
+          per_item: bool = True, diagnose: Callable[..., dict] | None = None, progress: bool = False) -> pd.DataFrame:
+    """`method` at `ratio` for every value of one parameter (key path, e.g. "vae.gamma", "synthesis.sigma2")
+    and every seed; with `baseline`, also no augmentation (method "none", ratio 1) once per seed.
 
-    `df` comes from `run_grid(..., per_item=True)`. One row per (task, method, ratio) other than the
-    baseline: `gain` (mean over seeds and items), its paired bootstrap 95% interval over test items
-    (`evaluation.paired_gain_ci`), the spread over seeds and the counts.
+    Rows are those of `run_one` plus `param` and `value` (None on baseline rows). A parameter the fit
+    does not read (anything outside the augmenter's `fit_fields`, e.g. `synthesis.*`) is served by
+    one fit per seed (`Augmenter.reconfigured`: the same numbers as refitting); others refit per value.
+    `diagnose(augmenter, seeds, task) -> dict` adds columns computed from each fitted augmenter.
+    """
+    config = config or ExperimentConfig()
+    values, seeds, ratio = list(values), list(seeds), check_ratio(ratio)
+    if not values:
+        raise LensInputError(f"sweep over {param!r}: no values given")
+    configs = [replace_path(config, param, v) for v in values]          # checks the path before anything runs
+    shared = param.split(".")[0] not in make_augmenter(method).fit_fields
+    rows = []
+    for seed in tqdm(seeds, desc=f"{task.name} {param}", disable=not progress):
+        if baseline:
+            rows += [{**r, "param": param, "value": None} for r in run_ratios(task, "none", [1], seed, config, per_item)]
+        fitted = _fit(task, method, seed, config, diagnose) if shared else None
+        for value, cfg in zip(values, configs):
+            seeds_, val, augmenter, extra = fitted or _fit(task, method, seed, cfg, diagnose)
+            if shared:
+                augmenter = augmenter.reconfigured(cfg)
+            row = _run_fitted(task, augmenter, seeds_, val, ratio, seed, cfg, per_item)
+            rows.append({**row, **extra, "param": param, "value": value})
+    return pd.DataFrame(rows)
+
+
+def run_task_variants(variants: Mapping[Any, EmbeddingTask], methods: Iterable[str], ratios: Iterable[int],
+                 seeds: Iterable[int], config: ExperimentConfig | None = None, *, per_item: bool = True,
+                 progress: bool = False) -> pd.DataFrame:
+    """`run_grid` on each variant of a task (seed-size subsets, embedding layers, ...); rows get
+    `value` = the variant's key, so `paired_gains(..., within=("task", "value"))` compares within each."""
+    methods, ratios, seeds = list(methods), list(ratios), list(seeds)
+    frames = [run_grid(task, methods, ratios, seeds, config, progress=progress, per_item=per_item).assign(value=value)
+              for value, task in variants.items()]
+    if not frames:
+        raise LensInputError("run_task_variants: no variants given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def paired_gains(df: pd.DataFrame, baseline: tuple | Mapping[str, Any] = ("none", 1), metric_of: str = "per_item",
+                 by: Sequence[str] = ("method", "ratio"), within: Sequence[str] = ("task",)) -> pd.DataFrame:
+    """Gain of every `by` cell over the `baseline` cell on the same seeds and test items, per `within` group.
+
+    `df` comes from `run_grid(..., per_item=True)` (or `sweep`). `baseline` gives the baseline's
+    values of the `by` columns, as a tuple in `by` order or a mapping {column: value} (None matches
+    a missing value, as on `sweep`'s baseline rows); e.g. `sweep` output compared with the shared
+    no-augmentation rows: `by=("method", "ratio", "value"), baseline={"method": "none"}`; one
+    baseline per seed-size subset: `within=("task", "value")`. One row per `within` group and `by`
+    cell other than the baseline: `gain` (mean over seeds and items), its paired bootstrap 95%
+    interval over test items (`evaluation.paired_gain_ci`), the spread over seeds and the counts.
     """
     if metric_of not in df.columns:
         raise LensInputError(f"paired_gains: column {metric_of!r} missing; run the grid with per_item=True")
+    by, within = list(by), list(within)
+    base_of = dict(baseline) if isinstance(baseline, Mapping) else dict(zip(by, baseline))
+    unknown = sorted(set(base_of) - set(by))
+    if unknown:
+        raise LensInputError(f"paired_gains: baseline names column(s) {unknown} outside by={by}")
     out = []
-    for task, g in df.groupby("task", sort=False):
-        base = g[(g.method == baseline[0]) & (g.ratio == baseline[1])].set_index("seed")[metric_of]
-        if base.empty:
-            raise LensInputError(f"paired_gains: task {task!r} has no baseline rows {baseline}")
-        for (method, ratio), h in g.groupby(["method", "ratio"], sort=False):
-            if (method, ratio) == tuple(baseline):
-                continue
+    for group, g in df.groupby(within, sort=False, dropna=False):
+        where = dict(zip(within, group if isinstance(group, tuple) else (group,)))
+        is_base = np.logical_and.reduce([g[k].isna() if v is None else g[k].eq(v) for k, v in base_of.items()])
+        base = g[is_base].set_index("seed")[metric_of]
+        if base.empty or base.index.duplicated().any():
+            raise LensInputError(f"paired_gains: {where} needs exactly one baseline row {base_of} per seed, "
+                                 f"found {len(base)} rows for seeds {sorted(set(base.index))}")
+        for key, h in g[~is_base].groupby(by, sort=False, dropna=False):
             seeds = [s for s in h.seed if s in base.index]
             a = np.stack([np.asarray(v) for v in h.set_index("seed").loc[seeds, metric_of]])
             b = np.stack([np.asarray(base.loc[s]) for s in seeds])
-            out.append({"task": task, "method": method, "ratio": ratio, **paired_gain_ci(a, b)})
+            cell = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+            out.append({**where, **{k: (None if pd.isna(v) else v) for k, v in cell.items()}, **paired_gain_ci(a, b)})
     return pd.DataFrame(out)
 
 

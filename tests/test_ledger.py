@@ -93,7 +93,7 @@ def test_judge_reads_cells_paired_by_seed_and_says_when_not_run():
     assert ledger.judge(claims["vae-size"], records).verdict == "reproduced"
     gen = ledger.judge(claims["generation-time"], records)
     assert gen.verdict == "partly" and gen.detail["from_timings"]                      # 5x < 18x / 2
-    assert ledger.judge(claims["seed-size"], records).verdict == "not tested yet"
+    assert ledger.judge(claims["downstream-sft"], records).verdict == "not tested yet"
     only_hh = ledger.judge(claims["lens-8x-tldr"], records, task_for={"hh": "instructions"})
     assert only_hh.verdict == "not tested yet" and "TL;DR" in only_hh.ours
     with pytest.raises(LensInputError, match="no results"):
@@ -139,4 +139,63 @@ def test_interval_claims_compare_an_interval_with_a_threshold(tmp_path):
     path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: theory_checks,"
                     " test: {type: interval, key: k, expect: no_gain, than: 0}}\n")
     with pytest.raises(LensInputError, match="interval test expects"):
+        ledger.load_claims(path)
+
+
+def _sweep_record(comparisons, cells=None):
+    """An ablation result with one task: cells {value: {method: {metric: per seed}}} and comparisons."""
+    cells = cells or {v: {"lens": {"bon_gold": [0.5]}} for c in comparisons for v in (c[0], c[1])}
+    comps = [{"a": {"value": a, "method": "lens"}, "b": {"value": b, "method": bm}, "gain": g, "lo": lo, "hi": hi,
+              "sd_over_seeds": 0.0, "n_seeds": 3, "n_items": 200} for a, b, bm, g, lo, hi in comparisons]
+    return {"numbers": {"tasks": {"instructions": {"metric": "bon_gold", "cells": cells, "comparisons": comps}}}}
+
+
+def test_sweep_claims_are_judged_from_paired_gains():
+    claims = {c.id: c for c in ledger.load_claims()}
+    best = claims["gamma-best"]                              # 0.1 must beat every other gamma
+    clear = _sweep_record([("0", "0.1", "lens", -0.02, -0.03, -0.01), ("0.5", "0.1", "lens", -0.05, -0.07, -0.02)])
+    assert ledger.judge(best, {"ablation_gamma": clear}).verdict == "reproduced"
+    mixed = _sweep_record([("0", "0.1", "lens", -0.02, -0.03, -0.01), ("0.5", "0.1", "lens", -0.01, -0.03, 0.01)])
+    assert ledger.judge(best, {"ablation_gamma": mixed}).verdict == "partly"      # highest mean, not clearly
+    beaten = _sweep_record([("0", "0.1", "lens", -0.02, -0.03, -0.01), ("0.5", "0.1", "lens", 0.01, -0.01, 0.02)])
+    j = ledger.judge(best, {"ablation_gamma": beaten})
+    assert j.verdict == "not reproduced" and "ahead of 1 of 2 other values, clearly of 1" in j.ours
+    collapse = claims["gamma-large-collapses"]               # gamma 0.5 minus gamma 0.1, expect less
+    assert ledger.judge(collapse, {"ablation_gamma": clear}).verdict == "reproduced"
+    no_half = _sweep_record([("0", "0.1", "lens", -0.02, -0.03, -0.01)])
+    assert ledger.judge(collapse, {"ablation_gamma": no_half}).verdict == "not tested yet"
+    every = claims["seed-size"]                              # lens beats none at each size that was run
+    cells = {v: {"lens": {"bon_gold": [0.6]}, "none": {"bon_gold": [0.5]}} for v in ("100", "1000")}
+    up = _sweep_record([("100", "100", "none", 0.1, 0.05, 0.2), ("1000", "1000", "none", 0.02, 0.01, 0.03)], cells)
+    assert ledger.judge(every, {"ablation_seed_size": up}).verdict == "reproduced"
+    unclear = _sweep_record([("100", "100", "none", 0.1, 0.05, 0.2), ("1000", "1000", "none", 0.02, -0.01, 0.03)], cells)
+    assert ledger.judge(every, {"ablation_seed_size": unclear}).verdict == "partly"
+    half = _sweep_record([("100", "100", "none", 0.1, 0.05, 0.2), ("1000", "1000", "none", -0.02, -0.03, -0.01)], cells)
+    j = ledger.judge(every, {"ablation_seed_size": half})
+    assert j.verdict == "not reproduced" and "1000: -0.020" in j.ours
+    two_tasks = {"numbers": {"tasks": {**up["numbers"]["tasks"], "hh-harmless": half["numbers"]["tasks"]["instructions"]}}}
+    assert ledger.judge(every, {"ablation_seed_size": two_tasks}).verdict == "partly"   # tasks disagree
+
+
+def test_verdicts_combine_and_values_have_one_spelling():
+    assert ledger.combine_verdicts(["reproduced", "reproduced"]) == "reproduced"
+    assert ledger.combine_verdicts(["reproduced", "not reproduced"]) == "partly"
+    assert ledger.combine_verdicts(["not tested yet", "not reproduced"]) == "not reproduced"
+    assert ledger.combine_verdicts(["not tested yet"]) == "not tested yet"
+    assert [ledger.value_key(v) for v in (0.1, 1.0, 100, np.float64(0.001), "last", 0)] == \
+        ["0.1", "1", "100", "0.001", "last", "0"]
+    sigma2 = ledger.load_ablations("sigma2").set_index("value")["bon_gold"]
+    assert sigma2.to_dict() == {"0.001": 1.63, "0.01": 1.96, "1": 1.51}
+    assert ledger.load_ablations("gamma").empty
+
+
+def test_bad_sweep_test_is_refused(tmp_path):
+    path = tmp_path / "claims.yml"
+    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: ablation_gamma,"
+                    " test: {type: sweep_difference, a: {value: 1}, b: {value: 0.1, method: lens}, expect: less}}\n")
+    with pytest.raises(LensInputError, match=r"test.a must be \{value: ..., method: ...\}"):
+        ledger.load_claims(path)
+    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: ablation_gamma,"
+                    " test: {type: sweep_every, a: lens, b: none, values: []}}\n")
+    with pytest.raises(LensInputError, match="non-empty list"):
         ledger.load_claims(path)

@@ -34,11 +34,16 @@ CONFIDENCE = 0.95   # level of every interval in the book
 
 _TABLE1_COLUMNS = ["method", "label", "space", "dataset", "ratio", "bon_gold"]
 _TABLE2_COLUMNS = ["quantity", "label", "text_synthesis", "latent_synthesis", "ratio", "unit"]
+_ABLATION_COLUMNS = ["ablation", "value", "method", "bon_gold", "note"]
 _TEST_FIELDS = {
     "difference": {"type", "dataset", "metric", "a", "b", "expect"},
     "factor": {"type", "quantity", "paper_value"},
     "value": {"type", "key", "paper_value", "rtol"},
     "interval": {"type", "key", "expect", "than"},
+    # ablation notebooks (a parameter sweep; see `judge_sweep`): paired gains over test items
+    "sweep_best": {"type", "method", "value"},
+    "sweep_difference": {"type", "a", "b", "expect"},
+    "sweep_every": {"type", "a", "b", "values"},
 }
 _EXPECT = ("greater", "less", "no_gain")
 
@@ -62,6 +67,18 @@ def load_table2(path: str | Path | None = None) -> pd.DataFrame:
     """Paper Table 2: text vs latent synthesis cost (8x augmentation, HH-RLHF), indexed by quantity."""
     path = Path(path or paths.PAPER_DIR / "table2.csv")
     return _read_csv(path, _TABLE2_COLUMNS).set_index("quantity")
+
+
+def load_ablations(ablation: str, path: str | Path | None = None) -> pd.DataFrame:
+    """The paper's numbers for one ablation (`data/paper/ablations.csv`): value, method, bon_gold, note.
+
+    `value` is written as `value_key` writes it (e.g. "0.01", "100"). The paper gives numbers for
+    sigma2 and seed size only; an ablation without numbers gives an empty frame.
+    """
+    path = Path(path or paths.PAPER_DIR / "ablations.csv")
+    df = _read_csv(path, _ABLATION_COLUMNS)
+    df["value"] = [value_key(v) for v in df["value"]]
+    return df[df["ablation"] == ablation].drop(columns="ablation").reset_index(drop=True)
 
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -155,6 +172,15 @@ def _check_test(claim: Claim, where: str) -> None:
         raise LensInputError(f"{where}: a {kind} test needs exactly the fields {sorted(_TEST_FIELDS[kind])}")
     if kind == "interval" and claim.test["expect"] not in ("greater", "less"):
         raise LensInputError(f"{where}: an interval test expects 'greater' or 'less', got {claim.test['expect']!r}")
+    if kind == "sweep_difference":
+        for side in ("a", "b"):
+            cell = claim.test[side]
+            if not isinstance(cell, dict) or set(cell) != {"value", "method"}:
+                raise LensInputError(f"{where}: test.{side} must be {{value: ..., method: ...}}")
+        if claim.test["expect"] not in _EXPECT:
+            raise LensInputError(f"{where}: test.expect must be in {_EXPECT}")
+    if kind == "sweep_every" and not (isinstance(claim.test["values"], list) and claim.test["values"]):
+        raise LensInputError(f"{where}: test.values must be a non-empty list of the swept values")
     if kind == "difference":
         if claim.test["dataset"] not in DATASET_TASK or claim.test["expect"] not in _EXPECT:
             raise LensInputError(f"{where}: test.dataset must be in {sorted(DATASET_TASK)}, expect in {_EXPECT}")
@@ -226,6 +252,8 @@ def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapp
     record, test = results[claim.tested_by], claim.test
     if test["type"] == "difference":
         return _judge_difference(claim, record, dict(task_for or DATASET_TASK))
+    if test["type"].startswith("sweep_"):
+        return judge_sweep(claim, record)
     if test["type"] == "factor":
         ours, section = _lookup(record, ("factors", test["quantity"]), claim)
         return Judgement(claim, f"{ours:,.0f}x" if ours >= 100 else f"{ours:.1f}x",
@@ -313,6 +341,93 @@ def _judge_interval(claim: Claim, record: Mapping[str, Any]) -> Judgement:
     shifted = {k: float(node[k]) - than for k in ("mean", "lo", "hi")}
     ours = f"{node['mean']:.3f} (95% CI {node['lo']:.3f} to {node['hi']:.3f}, n={node['n']}; threshold {than:g})"
     return Judgement(claim, ours, difference_verdict(shifted, test["expect"]), dict(node))
+
+
+# --- ablations: verdicts from a parameter sweep --------------------------------------------------
+#
+# An ablation notebook's `numbers` hold, per task, `metric` (the task's primary metric), `cells`
+# ({value: {method: {metric: [per seed]}}}) and `comparisons`: paired gains of one cell `a` over
+# another `b` ({value, method} each; value null = the shared no-augmentation baseline), with their
+# paired bootstrap 95% interval over test items (`experiment.paired_gains`), as the chapters state
+# them. Each task is judged on its own; `combine_verdicts` joins the tasks (mixed verdicts: partly).
+
+def value_key(value: Any) -> str:
+    """How a swept value is written in result files and claims: 0.1 -> "0.1", 1.0 -> "1", 100 -> "100"."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        f = float(value)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(value)
+
+
+def combine_verdicts(verdicts: list[str]) -> str:
+    """One verdict from several (tasks, or the values of a sweep): unanimous ones stand, mixed ones are
+    "partly"; "not tested yet" parts are left out."""
+    tested = [v for v in verdicts if v != NOT_TESTED]
+    if not tested:
+        return NOT_TESTED
+    return tested[0] if len(set(tested)) == 1 else "partly"
+
+
+def _comparison(task_numbers: Mapping[str, Any], a: Mapping[str, Any], b: Mapping[str, Any]) -> dict | None:
+    key = lambda c: (None if c["value"] is None else value_key(c["value"]), c["method"])  # noqa: E731
+    for c in task_numbers.get("comparisons", []):
+        if key(c["a"]) == key(a) and key(c["b"]) == key(b):
+            return {"mean": c["gain"], "lo": c["lo"], "hi": c["hi"], "n": c["n_seeds"]}
+    return None
+
+
+def _cell_mean(task_numbers: Mapping[str, Any], value: str, method: str) -> float:
+    return float(np.mean(task_numbers["cells"][value][method][task_numbers["metric"]]))
+
+
+def judge_sweep(claim: Claim, record: Mapping[str, Any]) -> Judgement:
+    """Verdict of a `sweep_*` test on every task of an ablation notebook's results, combined.
+
+    sweep_best:       `value` beats every other value of `method`: reproduced when every other
+                      value's gain over it has its interval below 0, partly when every such gain's
+                      mean is below 0 (the highest mean), else not reproduced.
+    sweep_difference: cell `a` minus cell `b`, read as `difference_verdict` reads it (`expect`).
+    sweep_every:      method `a` beats method `b` at every one of `values` that was run:
+                      reproduced when every interval is above 0, partly when every mean is, else
+                      not reproduced (a value where `a` is not ahead refutes "at every value").
+    """
+    test, verdicts, words, detail = claim.test, [], [], {}
+    tasks = record["numbers"].get("tasks", {})
+    for task, tn in tasks.items():
+        metric = tn["metric"]
+        if test["type"] == "sweep_best":
+            best, method = value_key(test["value"]), test["method"]
+            if best not in tn["cells"]:
+                verdicts.append(NOT_TESTED)
+                continue
+            others = [v for v in tn["cells"] if v != best and method in tn["cells"][v]]
+            diffs = [d for v in others if (d := _comparison(tn, {"value": v, "method": method},
+                                                            {"value": best, "method": method})) is not None]
+            ahead, clear = sum(d["mean"] < 0 for d in diffs), sum(d["hi"] < 0 for d in diffs)
+            parts = [] if not diffs else ["reproduced" if clear == len(diffs) else
+                                          "partly" if ahead == len(diffs) else "not reproduced"]
+            top = max(others + [best], key=lambda v: _cell_mean(tn, v, method))
+            words.append(f"{task} ({metric}): highest mean at {top}; {best} ahead of {ahead} of {len(others)} "
+                         f"other values, clearly of {clear}")
+        elif test["type"] == "sweep_difference":
+            d = _comparison(tn, test["a"], test["b"])
+            parts = [] if d is None else [difference_verdict(d, test["expect"])]
+            if d is not None:
+                words.append(f"{task} ({metric}): {d['mean']:+.3f} (95% CI {d['lo']:+.3f} to {d['hi']:+.3f})")
+        else:                                                               # sweep_every
+            run = [value_key(v) for v in test["values"] if value_key(v) in tn["cells"]]
+            diffs = {v: d for v in run if (d := _comparison(tn, {"value": v, "method": test["a"]},
+                                                            {"value": v, "method": test["b"]})) is not None}
+            parts = [] if not diffs else ["reproduced" if all(d["lo"] > 0 for d in diffs.values()) else
+                                          "partly" if all(d["mean"] > 0 for d in diffs.values()) else "not reproduced"]
+            if diffs:
+                words.append(f"{task} ({metric}): " + ", ".join(
+                    f"{v}: {d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]" for v, d in diffs.items() if d))
+        verdicts.append(combine_verdicts(parts) if parts else NOT_TESTED)
+        detail[task] = verdicts[-1]
+    if not words:
+        return Judgement(claim, "not run in this profile", NOT_TESTED, detail)
+    return Judgement(claim, "; ".join(words), combine_verdicts(verdicts), detail)
 
 
 def _lookup(record: Mapping[str, Any], keys: tuple[str, ...], claim: Claim) -> tuple[float, str]:
