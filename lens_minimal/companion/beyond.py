@@ -1,0 +1,311 @@
+"""Beyond the paper: the pre-registered search for a latent synthesis that beats no augmentation.
+
+The protocol is `lens_minimal.selection` (dev/final split of the test items, choice rule, win rule);
+this module runs it and keeps its results:
+
+    python -m lens_minimal.companion.beyond                    # both stages, the pre-registered study
+    python -m lens_minimal.companion.beyond --stage validation # stop after choosing (commit, then confirm)
+
+Validation runs every candidate of `StudyConfig.candidates` at every ratio, and no augmentation, with
+the validation seeds on each dataset's dev slice; the protocol's rule chooses one (candidate, ratio);
+confirmation runs that one and no augmentation with the confirmation seeds on the final slice.
+Every run's per-item scores are kept, so the notebook recomputes every interval from them.
+
+The study takes tens of CPU-minutes, more than the book's budget, so its result is a committed file
+(`data/beyond/latent_synthesis.json`) with provenance per stage (commit, date, versions, wall time),
+which `notebooks/beyond_latent_synthesis.ipynb` reads. `load_study` refuses a file computed for other
+parameters. The run is resumable: finished runs go to `<out>.partial.jsonl` (keyed by the
+parameters' hash) and are not redone.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from .. import paths
+from ..baselines import METHODS, VARIANTS
+from ..config import from_dict
+from ..datasets import load_task
+from ..experiment import ExperimentConfig, paired_gains, run_ratios
+from ..io import LensInputError, write_json
+from ..selection import choose, score_candidates, split_test, verdict
+from . import results
+
+DEFAULT_PATH = paths.DATA_DIR / "beyond" / "latent_synthesis.json"
+
+# The pre-registered candidates: variant x settings (each run at every ratio of the study).
+CANDIDATES: list[dict[str, Any]] = [
+    {"label": "lens", "method": "lens", "config": {}},
+    {"label": "orthogonal", "method": "lens_orthogonal", "config": {}},
+    {"label": "orthogonal s2=0.1", "method": "lens_orthogonal", "config": {"synthesis": {"sigma2": 0.1}}},
+    {"label": "along", "method": "lens_along", "config": {}},
+    {"label": "along s2=0.1", "method": "lens_along", "config": {"synthesis": {"sigma2": 0.1}}},
+    {"label": "codes", "method": "latent_codes", "config": {}},
+    {"label": "ot filter", "method": "lens_ot_filter", "config": {}},
+    {"label": "agree filter", "method": "lens_agree_filter", "config": {}},
+    {"label": "downweight 0.5", "method": "lens_downweight", "config": {"trust": {"synthetic_weight": 0.5}}},
+    {"label": "soft label 0.9", "method": "lens_soft_label", "config": {"trust": {"synthetic_label": 0.9}}},
+]
+
+
+@dataclass
+class StudyConfig:
+    datasets: list = field(default_factory=lambda: ["instructions", "summaries", "hh-harmless"])
+    world: dict = field(default_factory=dict)          # SyntheticWorldConfig overrides (dataset "synthetic")
+    candidates: list = field(default_factory=lambda: [dict(c) for c in CANDIDATES])
+    ratios: list = field(default_factory=lambda: [4, 8])
+    validation_seeds: list = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    confirmation_seeds: list = field(default_factory=lambda: list(range(100, 110)))
+    dev_fraction: float = 0.25     # share of each dataset's test items in the dev slice
+    split_seed: int = 0            # seed of the dev/final split
+    config: dict = field(default_factory=dict)          # ExperimentConfig overrides of every run
+    min_wins: int = 2              # datasets on which the chosen candidate must gain
+
+    def __post_init__(self) -> None:
+        labels = [c.get("label") for c in self.candidates]
+        if not labels or len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
+            raise LensInputError(f"study.candidates: need unique non-empty labels, got {labels}")
+        for c in self.candidates:
+            if set(c) != {"label", "method", "config"}:
+                raise LensInputError(f"study.candidates[{c.get('label')!r}]: keys must be label, method, config; got {sorted(c)}")
+            if c["method"] not in METHODS | VARIANTS or c["method"] == "none":
+                raise LensInputError(f"study.candidates[{c['label']!r}]: unknown method {c['method']!r}")
+            experiment_config(self, c)   # bad settings fail now, not an hour later
+        if not self.ratios or any(int(r) != r or r < 2 for r in self.ratios):
+            raise LensInputError(f"study.ratios: augmentation ratios >= 2 needed, got {self.ratios}")
+        if set(self.validation_seeds) & set(self.confirmation_seeds):
+            raise LensInputError("study: validation and confirmation seeds must differ "
+                                 f"(shared: {sorted(set(self.validation_seeds) & set(self.confirmation_seeds))})")
+        if not self.validation_seeds or not self.confirmation_seeds:
+            raise LensInputError("study: validation_seeds and confirmation_seeds must not be empty")
+        if not 1 <= self.min_wins <= len(self.datasets):
+            raise LensInputError(f"study.min_wins must be in 1..{len(self.datasets)}, got {self.min_wins}")
+
+    def key(self) -> str:
+        """sha256 of the parameters: what a partial or cached result must match."""
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+def resolve_study(overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """The pre-registered study with `overrides` (an unknown key is an error naming it)."""
+    return from_dict(StudyConfig, overrides, "study")
+
+
+def _merge(a: Mapping, b: Mapping) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def experiment_config(study: StudyConfig, candidate: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """The study's shared settings with the candidate's own on top."""
+    where = f"study.candidates[{candidate['label']!r}].config" if candidate else "study.config"
+    return from_dict(ExperimentConfig, _merge(study.config, candidate["config"] if candidate else {}), where)
+
+
+def candidate_name(label: str, ratio: int) -> str:
+    """How a (candidate, ratio) cell is named in tables: 'label @4x'."""
+    return f"{label} @{ratio}x"
+
+
+def load_slices(study: StudyConfig, which: str) -> dict[str, Any]:
+    """Each dataset with only its `which` ("dev" or "final") slice of test items."""
+    out = {}
+    for name in study.datasets:
+        dev, final = split_test(load_task(name, world=study.world or None), study.dev_fraction, study.split_seed)
+        out[name] = dev if which == "dev" else final
+    return out
+
+
+def run_stage(study: StudyConfig, stage: str, candidates: list[Mapping[str, Any]], ratios_of: Callable[[Mapping], list],
+              done: set[tuple], save_rows: Callable[[list[dict]], None], progress: bool = True) -> None:
+    """Run no augmentation and `candidates` on every dataset and seed of `stage`, skipping `done` runs.
+
+    A run is (stage, task, candidate label, seed); `save_rows` receives each run's rows as it ends.
+    """
+    tasks = load_slices(study, "dev" if stage == "validation" else "final")
+    seeds = study.validation_seeds if stage == "validation" else study.confirmation_seeds
+    base = experiment_config(study)
+    for name, task in tasks.items():
+        vae_cache: dict = {}
+        for seed in seeds:
+            jobs = [({"label": "none", "method": "none"}, [1], base)] + [
+                (c, ratios_of(c), experiment_config(study, c)) for c in candidates]
+            for cand, ratios, cfg in jobs:
+                if (stage, name, cand["label"], seed) in done:
+                    continue
+                t0 = time.perf_counter()
+                rows = run_ratios(task, cand["method"], ratios, seed, cfg, per_item=True, vae_cache=vae_cache)
+                if progress:
+                    print(f"[{stage}] {name} {cand['label']} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
+                save_rows([_row(stage, cand, r) for r in rows])
+
+
+def _row(stage: str, candidate: Mapping[str, Any], r: Mapping[str, Any]) -> dict:
+    keep = ("task", "ratio", "seed", "per_item", "bon_gold", "pairwise_accuracy", "n_train_pairs",
+            "n_synthetic_pairs", "epochs", "seconds_fit", "seconds_augment", "seconds_train")
+    return {"stage": stage, "candidate": candidate["label"], "method": candidate["method"], **{k: r[k] for k in keep}}
+
+
+def stage_gains(rows: pd.DataFrame) -> pd.DataFrame:
+    """Paired gain of every (candidate, ratio) over no augmentation per dataset (`experiment.paired_gains`),
+    with the cell's name in `candidate`."""
+    df = rows.assign(method=rows.candidate)     # paired_gains groups by (method, ratio); baseline ("none", 1)
+    gains = paired_gains(df)
+    gains["label"] = gains["method"]
+    gains["candidate"] = [candidate_name(m, r) for m, r in zip(gains.method, gains.ratio)]
+    return gains.drop(columns="method")
+
+
+def cell_order(study: StudyConfig) -> list[str]:
+    """The pre-registered list of cells (candidate order, then ratio): the choice's tie-break."""
+    return [candidate_name(c["label"], r) for c in study.candidates for r in sorted(study.ratios)]
+
+
+def analyse(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Validation gains, candidate scores, the choice, and (when run) confirmation gains and verdict."""
+    study = resolve_study(record["study"])
+    val = pd.DataFrame(record["validation"]["rows"])
+    val_gains = stage_gains(val)
+    scores = score_candidates(val_gains, cell_order(study), study.min_wins)
+    chosen = choose(val_gains, cell_order(study), study.min_wins)
+    out = {"study": study, "validation_gains": val_gains, "scores": scores, "chosen": chosen,
+           "confirmation_gains": None, "verdict": None}
+    if record.get("confirmation"):
+        conf_gains = stage_gains(pd.DataFrame(record["confirmation"]["rows"]))
+        out["confirmation_gains"] = conf_gains
+        out["verdict"] = verdict(conf_gains, study.min_wins)
+    return out
+
+
+def chosen_candidate(study: StudyConfig, chosen: str) -> tuple[dict, int]:
+    """The candidate dict and ratio behind a cell name."""
+    for c in study.candidates:
+        for r in study.ratios:
+            if candidate_name(c["label"], r) == chosen:
+                return dict(c), int(r)
+    raise LensInputError(f"chosen cell {chosen!r} is not in the study")
+
+
+def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = None, progress: bool = True) -> dict:
+    """Run the study's stages (resumable through `<out>.partial.jsonl` when `out` is given) and return the record.
+
+    With `out`, the record is written there after each stage (validation alone leaves `confirmation` null).
+    """
+    if stage not in ("validation", "confirmation", "all"):
+        raise LensInputError(f"stage must be validation, confirmation or all, got {stage!r}")
+    key = study.key()
+    partial = Path(f"{out}.partial.jsonl") if out is not None else None
+    done_rows = _read_partial(partial, key)
+    record: dict[str, Any] = {"study": dataclasses.asdict(study), "study_key": key, "validation": None,
+                              "chosen": None, "confirmation": None}
+    if out is not None and Path(out).exists():
+        old = json.loads(Path(out).read_text())
+        if old.get("study_key") == key:
+            record = old
+
+    def save(rows: list[dict]) -> None:
+        done_rows.extend(rows)
+        if partial is not None:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "a") as f:
+                for r in rows:
+                    f.write(json.dumps({"study_key": key, **r}) + "\n")
+
+    def finish(name: str, seconds: float) -> None:
+        record[name] = {"rows": [r for r in done_rows if r["stage"] == name], "provenance": _provenance(seconds)}
+        if out is not None:
+            write_json(out, record)
+
+    if stage in ("validation", "all") and record["validation"] is None:
+        t0 = time.perf_counter()
+        run_stage(study, "validation", study.candidates, lambda c: sorted(study.ratios),
+                  _done(done_rows), save, progress)
+        finish("validation", time.perf_counter() - t0)
+    if record["validation"] is None:
+        raise LensInputError("the confirmation needs the validation stage first: run with --stage validation")
+    record["chosen"] = analyse(record)["chosen"]
+    if stage in ("confirmation", "all") and record["confirmation"] is None:
+        cand, ratio = chosen_candidate(study, record["chosen"])
+        t0 = time.perf_counter()
+        run_stage(study, "confirmation", [cand], lambda c: [ratio], _done(done_rows), save, progress)
+        finish("confirmation", time.perf_counter() - t0)
+    if out is not None:
+        write_json(out, record)
+    return record
+
+
+def _done(rows: list[dict]) -> set[tuple]:
+    return {(r["stage"], r["task"], r["candidate"], r["seed"]) for r in rows}
+
+
+def _read_partial(path: Path | None, key: str) -> list[dict]:
+    if path is None or not path.exists():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            print(f"{path}: line {i} is incomplete (an interrupted write); ignored", file=sys.stderr)
+            continue
+        if r.pop("study_key", None) == key:
+            rows.append(r)
+    return rows
+
+
+def _provenance(seconds: float) -> dict:
+    return {"git_commit": results.git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": results.package_versions(), "seconds": seconds}
+
+
+def load_study(study: StudyConfig, path: str | Path | None = None) -> dict:
+    """The cached record at `path` (default `data/beyond/latent_synthesis.json`), refused unless it was
+    computed for exactly `study` and holds both stages."""
+    path = Path(path or DEFAULT_PATH)
+    if not path.exists():
+        raise LensInputError(f"{path}: no cached study; run `python -m lens_minimal.companion.beyond --out {path}` "
+                             "(tens of CPU-minutes) or set recompute = True")
+    record = json.loads(path.read_text())
+    if record.get("study_key") != study.key():
+        cached = record.get("study", {})
+        asked = dataclasses.asdict(study)
+        differ = sorted(k for k in set(cached) | set(asked) if cached.get(k) != asked.get(k))
+        raise LensInputError(f"{path}: cached for other study parameters (differ in {differ}); "
+                             "rerun `python -m lens_minimal.companion.beyond` with these parameters or set recompute = True")
+    if not record.get("validation") or not record.get("confirmation"):
+        raise LensInputError(f"{path}: the study is incomplete (validation and confirmation needed); "
+                             "finish it with `python -m lens_minimal.companion.beyond`")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lens_minimal.companion.beyond", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", choices=("validation", "confirmation", "all"), default="all")
+    p.add_argument("--study", type=Path, help="JSON file of StudyConfig overrides (default: the pre-registered study)")
+    p.add_argument("--out", type=Path, default=DEFAULT_PATH, help="result file (default: %(default)s)")
+    args = p.parse_args(argv)
+    try:
+        study = resolve_study(json.loads(args.study.read_text()) if args.study else None)
+        record = run_study(study, args.stage, args.out)
+    except LensInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"chosen: {record['chosen']}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
