@@ -180,13 +180,73 @@ def analyse(record: Mapping[str, Any]) -> dict[str, Any]:
     val_gains = stage_gains(val)
     scores = score_candidates(val_gains, cell_order(study), study.min_wins)
     chosen = choose(val_gains, cell_order(study), study.min_wins)
-    out = {"study": study, "validation_gains": val_gains, "scores": scores, "chosen": chosen,
+    metric_of = {t: "pairwise_accuracy" if pd.isna(g.bon_gold).all() else "bon_gold" for t, g in val.groupby("task")}
+    out = {"study": study, "validation_gains": val_gains, "scores": scores, "chosen": chosen, "metric_of": metric_of,
            "confirmation_gains": None, "verdict": None}
     if record.get("confirmation"):
         conf_gains = stage_gains(pd.DataFrame(record["confirmation"]["rows"]))
         out["confirmation_gains"] = conf_gains
         out["verdict"] = verdict(conf_gains, study.min_wins)
     return out
+
+
+def statement(analysis: Mapping[str, Any]) -> str:
+    """What works, in plain words, written from the numbers (markdown bullets)."""
+    study, scores, val = analysis["study"], analysis["scores"], analysis["validation_gains"]
+    tasks = list(study.datasets)
+    above = val[val.gain_ci_low > 0].groupby("candidate").task.nunique()
+    below = val[val.gain_ci_high < 0].groupby("candidate").task.nunique()
+    n_cells = len(scores)
+    lines = [f"- **Validation** ({len(study.validation_seeds)} seeds, dev slices): of {n_cells} candidate cells, "
+             f"{int((above >= study.min_wins).sum())} gained over no augmentation (interval above 0) on at least "
+             f"{study.min_wins} of {len(tasks)} datasets, {int((above >= 1).sum())} on at least one; "
+             f"{int((below >= 1).sum())} lost (interval below 0) on at least one."]
+    lines.append(f"- **Chosen by the pre-registered rule**: `{analysis['chosen']}` "
+                 f"(score {scores.iloc[0]['score']:+.2f}: its {_ordinal(study.min_wins)} standardised dev gain over the datasets).")
+    v = analysis["verdict"]
+    if v is None:
+        lines.append("- **Confirmation**: not run yet.")
+        return "\n".join(lines)
+    conf = analysis["confirmation_gains"].set_index("task")
+    parts = [f"{t}: {v['outcome'][t]} ({conf.at[t, 'gain']:+.4f}, 95% CI {conf.at[t, 'gain_ci_low']:+.4f} to "
+             f"{conf.at[t, 'gain_ci_high']:+.4f})" for t in tasks]
+    lines.append(f"- **Confirmation** ({len(study.confirmation_seeds)} seeds, final slices): " + "; ".join(parts) + ".")
+    if v["wins"]:
+        lines.append(f"- **Verdict: it wins** - the interval excludes 0 upwards on {v['n_gains']} of {len(tasks)} "
+                     f"datasets (the rule needs {study.min_wins}).")
+    else:
+        lines.append(f"- **Verdict: no latent synthesis tried here beats no augmentation** by the pre-registered rule: "
+                     f"the chosen one gains clearly on {v['n_gains']} of {len(tasks)} datasets (the rule needs "
+                     f"{study.min_wins}).")
+    return "\n".join(lines)
+
+
+def candidates_frame(study: StudyConfig) -> pd.DataFrame:
+    """The registered candidates: label, method, settings, and the idea (first line of the method's docstring)."""
+    rows = []
+    for c in study.candidates:
+        doc = (VARIANTS[c["method"]].__doc__ or "").strip().split("\n")[0] if c["method"] in VARIANTS \
+            else f"`{c['method']}` as in the paper's Table 1 (reference)"
+        rows.append({"candidate": c["label"], "method": c["method"], "settings": json.dumps(c["config"]) if c["config"]
+                     else "defaults", "idea": doc})
+    return pd.DataFrame(rows).set_index("candidate")
+
+
+def result_numbers(analysis: Mapping[str, Any]) -> dict:
+    """The chapter's numbers for its result file: every validation gain, the scores, the choice, the confirmation."""
+    val, conf = analysis["validation_gains"], analysis["confirmation_gains"]
+    interval = lambda r: {"gain": r.gain, "low": r.gain_ci_low, "high": r.gain_ci_high, "n_seeds": r.n_seeds}  # noqa: E731
+    return {
+        "validation": {t: {r.candidate: interval(r) for r in val[val.task == t].itertuples()} for t in analysis["study"].datasets},
+        "scores": {r.candidate: {"score": r.score, "rank": r.rank} for r in analysis["scores"].itertuples()},
+        "chosen": analysis["chosen"],
+        "confirmation": None if conf is None else {r.task: interval(r) for r in conf.itertuples()},
+        "verdict": analysis["verdict"],
+    }
+
+
+def _ordinal(n: int) -> str:
+    return {1: "largest", 2: "second-largest", 3: "third-largest"}.get(n, f"{n}th-largest")
 
 
 def chosen_candidate(study: StudyConfig, chosen: str) -> tuple[dict, int]:
