@@ -18,7 +18,8 @@ by issue 11 of this companion; no published method is copied):
   LENS's likelihood filter is not applied here: on a one-dimensional step it would keep only the
   shortest steps, i.e. near copies of the seed.
 
-Then as LENS: keep the top-k candidates (orthogonal only), decode, pair combinatorially
+Then as LENS: keep the top-k candidates (orthogonal only), decode (as `synthesis` does, with its
+`decode` option: g(z + eta), or the residual e + g(z + eta) - g(z)), pair combinatorially
 (`baselines.pair_with_seeds`).
 """
 from __future__ import annotations
@@ -63,8 +64,10 @@ def directional_sides(vae: PreferenceVAE, e_chosen: torch.Tensor, e_rejected: to
     u = preference_directions(mu_c, mu_r)                                   # (n, latent)
     m = max(config.n_candidates, k) if direction == "orthogonal" else k
     out = []
-    for mu, logvar, sign in ((mu_c, logvar_c, 1.0), (mu_r, logvar_r, -1.0)):   # chosen drawn first
+    residual = getattr(config, "decode", "generate") == "residual"
+    for e, mu, logvar, sign in ((e_chosen, mu_c, logvar_c, 1.0), (e_rejected, mu_r, logvar_r, -1.0)):   # chosen first
         cand = mu.unsqueeze(1) + shaped_noise(u, m, config.sigma2, direction, sign, generator)   # (n, m, latent)
         kept = topk_by_likelihood(cand, mu, logvar, k, config.filter_likelihood) if m > k else cand
-        out.append(vae.decode(kept.reshape(-1, mu.shape[1])).reshape(mu.shape[0], k, -1))
+        decoded = vae.decode(kept.reshape(-1, mu.shape[1])).reshape(mu.shape[0], k, -1)           # (n, k, d)
+        out.append(e.unsqueeze(1) + decoded - vae.decode(mu).unsqueeze(1) if residual else decoded)
     return out[0], out[1]

@@ -155,3 +155,15 @@ def test_an_interrupted_study_reuses_the_runs_it_finished(tmp_path, monkeypatch)
     monkeypatch.setattr(beyond, "run_ratios", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     beyond.run_study(study, "validation", out, progress=False)
     assert calls == ["lens_downweight"]
+
+
+def test_a_study_with_one_more_candidate_runs_only_that_candidate(tmp_path, monkeypatch):
+    out = tmp_path / "study.json"
+    beyond.run_study(beyond.resolve_study(TINY_STUDY), "validation", out, progress=False)
+    more = {**TINY_STUDY, "candidates": TINY_STUDY["candidates"] + [{"label": "orth", "method": "lens_orthogonal", "config": {}}]}
+    real, calls = beyond.run_ratios, []
+    monkeypatch.setattr(beyond, "run_ratios", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    record = beyond.run_study(beyond.resolve_study(more), "validation", out, progress=False)
+    assert calls == ["lens_orthogonal"]
+    assert {r["candidate"] for r in record["validation"]["rows"]} == {"none", "lens", "down", "orth"}
+    assert record["validation"]["provenance"]["seconds"] > 0

@@ -14,8 +14,8 @@ Every run's per-item scores are kept, so the notebook recomputes every interval 
 The study takes tens of CPU-minutes, more than the book's budget, so its result is a committed file
 (`data/beyond/latent_synthesis.json`) with provenance per stage (commit, date, versions, wall time),
 which `notebooks/beyond_latent_synthesis.ipynb` reads. `load_study` refuses a file computed for other
-parameters. The run is resumable: finished runs go to `<out>.partial.jsonl` (keyed by the
-parameters' hash) and are not redone.
+parameters. The run is resumable: finished runs go to `<out>.partial.jsonl`, each keyed by a hash
+of what determines its numbers (`run_key`), and are not redone.
 """
 from __future__ import annotations
 
@@ -128,28 +128,42 @@ def load_slices(study: StudyConfig, which: str) -> dict[str, Any]:
     return out
 
 
-def run_stage(study: StudyConfig, stage: str, candidates: list[Mapping[str, Any]], ratios_of: Callable[[Mapping], list],
-              done: set[tuple], save_rows: Callable[[list[dict]], None], progress: bool = True) -> None:
-    """Run no augmentation and `candidates` on every dataset and seed of `stage`, skipping `done` runs.
+NONE = {"label": "none", "method": "none", "config": {}}
 
-    A run is (stage, task, candidate label, seed); `save_rows` receives each run's rows as it ends.
+
+def run_key(study: StudyConfig, stage: str, task: str, candidate: Mapping[str, Any], ratios: list, seed: int) -> str:
+    """What determines one run's numbers, hashed: a finished run is reused by any study that needs it."""
+    what = {"stage": stage, "task": task, "candidate": dict(candidate), "ratios": list(ratios), "seed": seed,
+            "config": study.config, "world": study.world, "dev_fraction": study.dev_fraction, "split_seed": study.split_seed}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def run_stage(study: StudyConfig, stage: str, candidates: list[Mapping[str, Any]], ratios_of: Callable[[Mapping], list],
+              done: dict[str, dict], save_run: Callable[[str, dict], None], progress: bool = True) -> list[dict]:
+    """Rows of no augmentation and `candidates` on every dataset and seed of `stage`.
+
+    A run = (dataset, candidate, seed) at the candidate's ratios; runs in `done` (by `run_key`) are not
+    redone; each new run goes to `save_run(key, {"rows", "seconds", "git_commit"})` as it ends.
     """
     tasks = load_slices(study, "dev" if stage == "validation" else "final")
     seeds = study.validation_seeds if stage == "validation" else study.confirmation_seeds
-    base = experiment_config(study)
+    out = []
     for name, task in tasks.items():
         vae_cache: dict = {}
         for seed in seeds:
-            jobs = [({"label": "none", "method": "none"}, [1], base)] + [
-                (c, ratios_of(c), experiment_config(study, c)) for c in candidates]
-            for cand, ratios, cfg in jobs:
-                if (stage, name, cand["label"], seed) in done:
-                    continue
-                t0 = time.perf_counter()
-                rows = run_ratios(task, cand["method"], ratios, seed, cfg, per_item=True, vae_cache=vae_cache)
-                if progress:
-                    print(f"[{stage}] {name} {cand['label']} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
-                save_rows([_row(stage, cand, r) for r in rows])
+            for cand, ratios in [(NONE, [1])] + [(c, ratios_of(c)) for c in candidates]:
+                key = run_key(study, stage, name, cand, ratios, seed)
+                if key not in done:
+                    t0 = time.perf_counter()
+                    cfg = experiment_config(study, cand if cand is not NONE else None)
+                    rows = run_ratios(task, cand["method"], ratios, seed, cfg, per_item=True, vae_cache=vae_cache)
+                    seconds = time.perf_counter() - t0
+                    if progress:
+                        print(f"[{stage}] {name} {cand['label']} seed {seed}: {seconds:.1f} s", flush=True)
+                    save_run(key, {"rows": [_row(stage, cand, r) for r in rows], "seconds": seconds,
+                                   "git_commit": results.git_commit()})
+                out += done[key]["rows"]
+    return out
 
 
 def _row(stage: str, candidate: Mapping[str, Any], r: Mapping[str, Any]) -> dict:
@@ -259,75 +273,74 @@ def chosen_candidate(study: StudyConfig, chosen: str) -> tuple[dict, int]:
 
 
 def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = None, progress: bool = True) -> dict:
-    """Run the study's stages (resumable through `<out>.partial.jsonl` when `out` is given) and return the record.
+    """Run the study's stages and return the record (resumable through `<out>.partial.jsonl` when `out` is given).
 
     With `out`, the record is written there after each stage (validation alone leaves `confirmation` null).
     """
     if stage not in ("validation", "confirmation", "all"):
         raise LensInputError(f"stage must be validation, confirmation or all, got {stage!r}")
-    key = study.key()
     partial = Path(f"{out}.partial.jsonl") if out is not None else None
-    done_rows = _read_partial(partial, key)
-    record: dict[str, Any] = {"study": dataclasses.asdict(study), "study_key": key, "validation": None,
+    done = _read_partial(partial)
+    record: dict[str, Any] = {"study": dataclasses.asdict(study), "study_key": study.key(), "validation": None,
                               "chosen": None, "confirmation": None}
     if out is not None and Path(out).exists():
         old = json.loads(Path(out).read_text())
-        if old.get("study_key") == key:
+        if old.get("study_key") == study.key():
             record = old
 
-    def save(rows: list[dict]) -> None:
-        done_rows.extend(rows)
+    def save_run(key: str, run: dict) -> None:
+        done[key] = run
         if partial is not None:
             partial.parent.mkdir(parents=True, exist_ok=True)
             with open(partial, "a") as f:
-                for r in rows:
-                    f.write(json.dumps({"study_key": key, **r}) + "\n")
+                f.write(json.dumps({"run_key": key, **run}) + "\n")
 
-    def finish(name: str, seconds: float) -> None:
-        record[name] = {"rows": [r for r in done_rows if r["stage"] == name], "provenance": _provenance(seconds)}
+    def finish(name: str, rows: list[dict], keys: list[str]) -> None:
+        record[name] = {"rows": rows, "provenance": _provenance([done[k] for k in keys])}
         if out is not None:
             write_json(out, record)
 
+    def stage_keys(name: str, candidates: list, ratios_of: Callable) -> list[str]:
+        seeds = study.validation_seeds if name == "validation" else study.confirmation_seeds
+        return [run_key(study, name, t, c, r, s) for t in study.datasets for s in seeds
+                for c, r in [(NONE, [1])] + [(c, ratios_of(c)) for c in candidates]]
+
+    every_ratio = lambda c: sorted(study.ratios)   # noqa: E731
     if stage in ("validation", "all") and record["validation"] is None:
-        t0 = time.perf_counter()
-        run_stage(study, "validation", study.candidates, lambda c: sorted(study.ratios),
-                  _done(done_rows), save, progress)
-        finish("validation", time.perf_counter() - t0)
+        rows = run_stage(study, "validation", study.candidates, every_ratio, done, save_run, progress)
+        finish("validation", rows, stage_keys("validation", study.candidates, every_ratio))
     if record["validation"] is None:
         raise LensInputError("the confirmation needs the validation stage first: run with --stage validation")
     record["chosen"] = analyse(record)["chosen"]
     if stage in ("confirmation", "all") and record["confirmation"] is None:
         cand, ratio = chosen_candidate(study, record["chosen"])
-        t0 = time.perf_counter()
-        run_stage(study, "confirmation", [cand], lambda c: [ratio], _done(done_rows), save, progress)
-        finish("confirmation", time.perf_counter() - t0)
+        rows = run_stage(study, "confirmation", [cand], lambda c: [ratio], done, save_run, progress)
+        finish("confirmation", rows, stage_keys("confirmation", [cand], lambda c: [ratio]))
     if out is not None:
         write_json(out, record)
     return record
 
 
-def _done(rows: list[dict]) -> set[tuple]:
-    return {(r["stage"], r["task"], r["candidate"], r["seed"]) for r in rows}
-
-
-def _read_partial(path: Path | None, key: str) -> list[dict]:
+def _read_partial(path: Path | None) -> dict[str, dict]:
+    """Finished runs of a partial file, by run key (a line cut short by an interruption is skipped)."""
     if path is None or not path.exists():
-        return []
-    rows = []
+        return {}
+    runs = {}
     for i, line in enumerate(path.read_text().splitlines(), 1):
         try:
             r = json.loads(line)
         except json.JSONDecodeError:
             print(f"{path}: line {i} is incomplete (an interrupted write); ignored", file=sys.stderr)
             continue
-        if r.pop("study_key", None) == key:
-            rows.append(r)
-    return rows
+        runs[r.pop("run_key")] = r
+    return runs
 
 
-def _provenance(seconds: float) -> dict:
+def _provenance(runs: list[dict]) -> dict:
+    """Commit and date the stage was completed at, the commits its runs were computed at, versions, CPU seconds."""
     return {"git_commit": results.git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": results.package_versions(), "seconds": seconds}
+            "run_commits": sorted({r["git_commit"] for r in runs}), "versions": results.package_versions(),
+            "seconds": sum(r["seconds"] for r in runs)}
 
 
 def load_study(study: StudyConfig, path: str | Path | None = None) -> dict:
