@@ -167,3 +167,13 @@ def test_a_study_with_one_more_candidate_runs_only_that_candidate(tmp_path, monk
     assert calls == ["lens_orthogonal"]
     assert {r["candidate"] for r in record["validation"]["rows"]} == {"none", "lens", "down", "orth"}
     assert record["validation"]["provenance"]["seconds"] > 0
+
+
+def test_diagnostics_describe_every_candidate_from_seed_pairs_only(tmp_path):
+    study = beyond.resolve_study(TINY_STUDY)
+    record = beyond.run_study(study, "diagnostics", tmp_path / "study.json", progress=False)
+    assert record["validation"] is None and record["confirmation"] is None
+    rows = record["diagnostics"]["rows"]
+    assert [r["candidate"] for r in rows] == ["lens", "down"] and {r["ratio"] for r in rows} == {4}
+    for r in rows:
+        assert 0 <= r["two_sample_accuracy"] <= 1 and 0 <= r["label_agreement_synthetic"] <= 1 and r["nn_distance_ratio"] > 0

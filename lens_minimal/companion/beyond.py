@@ -3,8 +3,9 @@
 The protocol is `lens_minimal.selection` (dev/final split of the test items, choice rule, win rule);
 this module runs it and keeps its results:
 
-    python -m lens_minimal.companion.beyond                    # both stages, the pre-registered study
+    python -m lens_minimal.companion.beyond                    # every stage of the pre-registered study
     python -m lens_minimal.companion.beyond --stage validation # stop after choosing (commit, then confirm)
+    python -m lens_minimal.companion.beyond --stage diagnostics  # what each candidate's synthetic pairs are
 
 Validation runs every candidate of `StudyConfig.candidates` at every ratio, and no augmentation, with
 the validation seeds on each dataset's dev slice; the protocol's rule chooses one (candidate, ratio);
@@ -36,14 +37,20 @@ from .. import paths
 from ..baselines import METHODS, VARIANTS
 from ..config import from_dict
 from ..datasets import load_task
-from ..experiment import ExperimentConfig, paired_gains, run_ratios
+from ..diagnostics import describe_synthetic
+from ..experiment import ExperimentConfig, fit_on_training_split, paired_gains, run_ratios
+from ..reward import train_reward_model
 from ..io import LensInputError, write_json
 from ..selection import choose, score_candidates, split_test, verdict
 from . import results
+from .figures import METRIC_LABEL, fmt_gain
 
 DEFAULT_PATH = paths.DATA_DIR / "beyond" / "latent_synthesis.json"
+STAGES = ("validation", "confirmation", "diagnostics", "all")   # "all": the three, in this order
 
-# The pre-registered candidates: variant x settings (each run at every ratio of the study).
+# The pre-registered candidates: variant x settings (each run at every ratio of the study). The residual
+# decode (synthesis.decode = "residual", e + g(z + eta) - g(z)) is the option of `synthesis`.
+RESIDUAL = {"decode": "residual"}
 CANDIDATES: list[dict[str, Any]] = [
     {"label": "lens", "method": "lens", "config": {}},
     {"label": "orthogonal", "method": "lens_orthogonal", "config": {}},
@@ -55,6 +62,12 @@ CANDIDATES: list[dict[str, Any]] = [
     {"label": "agree filter", "method": "lens_agree_filter", "config": {}},
     {"label": "downweight 0.5", "method": "lens_downweight", "config": {"trust": {"synthetic_weight": 0.5}}},
     {"label": "soft label 0.9", "method": "lens_soft_label", "config": {"trust": {"synthetic_label": 0.9}}},
+    {"label": "residual", "method": "lens", "config": {"synthesis": RESIDUAL}},
+    {"label": "residual s2=0.1", "method": "lens", "config": {"synthesis": {**RESIDUAL, "sigma2": 0.1}}},
+    {"label": "residual s2=1", "method": "lens", "config": {"synthesis": {**RESIDUAL, "sigma2": 1.0}}},
+    {"label": "residual orthogonal s2=0.1", "method": "lens_orthogonal", "config": {"synthesis": {**RESIDUAL, "sigma2": 0.1}}},
+    {"label": "residual downweight 0.5", "method": "lens_downweight",
+     "config": {"synthesis": RESIDUAL, "trust": {"synthetic_weight": 0.5}}},
 ]
 
 
@@ -166,6 +179,30 @@ def run_stage(study: StudyConfig, stage: str, candidates: list[Mapping[str, Any]
     return out
 
 
+def diagnose(study: StudyConfig, progress: bool = True) -> list[dict]:
+    """What each candidate's synthetic pairs are (`diagnostics.describe_synthetic`), from seed pairs only.
+
+    Per dataset: the first validation seed and the largest ratio; the candidate fitted on that seed's
+    training split exactly as in validation; the reference real pairs are the held-out (early-stopping)
+    seed pairs, and the real-data model is that seed's no-augmentation reward model. No test item is used.
+    """
+    seed, ratio, rows = study.validation_seeds[0], max(study.ratios), []
+    for name in study.datasets:
+        task, base = load_task(name, world=study.world or None), experiment_config(study)
+        _, seeds, val = fit_on_training_split(task, "none", seed, base)
+        real_model, _ = train_reward_model(seeds, val, base.reward, seed=seed)   # the 'none' run's model
+        vae_cache: dict = {}
+        for c in study.candidates:
+            t0 = time.perf_counter()
+            augmenter, seeds, val = fit_on_training_split(task, c["method"], seed, experiment_config(study, c),
+                                                          vae_cache=vae_cache)
+            d = describe_synthetic(augmenter.augment(seeds, ratio), val, real_model, seed=seed)
+            rows.append({"task": name, "candidate": c["label"], "ratio": ratio, "seed": seed, **d})
+            if progress:
+                print(f"[diagnostics] {name} {c['label']}: {time.perf_counter() - t0:.1f} s", flush=True)
+    return rows
+
+
 def _row(stage: str, candidate: Mapping[str, Any], r: Mapping[str, Any]) -> dict:
     keep = ("task", "ratio", "seed", "per_item", "bon_gold", "pairwise_accuracy", "n_train_pairs",
             "n_synthetic_pairs", "epochs", "seconds_fit", "seconds_augment", "seconds_train")
@@ -196,7 +233,8 @@ def analyse(record: Mapping[str, Any]) -> dict[str, Any]:
     chosen = choose(val_gains, cell_order(study), study.min_wins)
     metric_of = {t: "pairwise_accuracy" if pd.isna(g.bon_gold).all() else "bon_gold" for t, g in val.groupby("task")}
     out = {"study": study, "validation_gains": val_gains, "scores": scores, "chosen": chosen, "metric_of": metric_of,
-           "confirmation_gains": None, "verdict": None}
+           "confirmation_gains": None, "verdict": None,
+           "diagnostics": pd.DataFrame(record["diagnostics"]["rows"]) if record.get("diagnostics") else None}
     if record.get("confirmation"):
         conf_gains = stage_gains(pd.DataFrame(record["confirmation"]["rows"]))
         out["confirmation_gains"] = conf_gains
@@ -239,11 +277,16 @@ def candidates_frame(study: StudyConfig) -> pd.DataFrame:
     """The registered candidates: label, method, settings, and the idea (first line of the method's docstring)."""
     rows = []
     for c in study.candidates:
-        doc = (VARIANTS[c["method"]].__doc__ or "").strip().split("\n")[0] if c["method"] in VARIANTS \
-            else f"`{c['method']}` as in the paper's Table 1 (reference)"
+        doc = " ".join((VARIANTS[c["method"]].__doc__ or "").split("\n\n")[0].split()).rstrip(".") if c["method"] in VARIANTS \
+            else f"`{c['method']}` as in the paper's Table 1" + (" (reference)" if not c["config"] else "")
+        if c["config"].get("synthesis", {}).get("decode") == "residual":
+            doc += "; residual decode e + g(z + eta) - g(z) (`synthesis.decode`, from the open-questions chapter)"
         rows.append({"candidate": c["label"], "method": c["method"], "settings": json.dumps(c["config"]) if c["config"]
                      else "defaults", "idea": doc})
     return pd.DataFrame(rows).set_index("candidate")
+
+
+DIAGNOSTIC_KEYS = ("nn_distance_ratio", "two_sample_accuracy", "label_agreement_synthetic", "label_agreement_heldout")
 
 
 def result_numbers(analysis: Mapping[str, Any]) -> dict:
@@ -256,7 +299,35 @@ def result_numbers(analysis: Mapping[str, Any]) -> dict:
         "chosen": analysis["chosen"],
         "confirmation": None if conf is None else {r.task: interval(r) for r in conf.itertuples()},
         "verdict": analysis["verdict"],
+        "diagnostics": None if analysis["diagnostics"] is None else {
+            t: {r.candidate: {k: getattr(r, k) for k in DIAGNOSTIC_KEYS} for r in g.itertuples()}
+            for t, g in analysis["diagnostics"].groupby("task", sort=False)},
     }
+
+
+def protocol_text(record: Mapping[str, Any]) -> dict[str, str]:
+    """The protocol's parameters and each stage's provenance as short strings, for the chapter's text."""
+    s = resolve_study(record["study"])
+    out = {"datasets": ", ".join(f"`{t}`" for t in s.datasets), "dev_percent": f"{s.dev_fraction:.0%}",
+           "validation_seeds": ", ".join(map(str, s.validation_seeds)),
+           "confirmation_seeds": f"{min(s.confirmation_seeds)} to {max(s.confirmation_seeds)} ({len(s.confirmation_seeds)} seeds)",
+           "ratios": ", ".join(f"{r}x" for r in s.ratios), "n_cells": str(len(cell_order(s))),
+           "min_wins": str(s.min_wins), "n_datasets": str(len(s.datasets)), "chosen": str(record["chosen"])}
+    for stage in ("validation", "confirmation"):
+        p = record[stage]["provenance"]
+        out |= {f"{stage}_commit": p["git_commit"][:12], f"{stage}_date": p["date"][:10],
+                f"{stage}_minutes": f"{p['seconds'] / 60:.0f}"}
+    return out
+
+
+def confirmation_frame(analysis: Mapping[str, Any]) -> pd.DataFrame:
+    """The chosen cell against no augmentation on each final slice: gain [95% CI], metric, spread, counts, outcome."""
+    conf = analysis["confirmation_gains"].set_index("task").loc[list(analysis["study"].datasets)]
+    return pd.DataFrame({
+        "gain over no augmentation [95% CI]": [fmt_gain(r.gain, r.gain_ci_low, r.gain_ci_high, 4) for r in conf.itertuples()],
+        "metric": [METRIC_LABEL[analysis["metric_of"][t]] for t in conf.index],
+        "sd over seeds": conf.gain_sd_over_seeds.round(4), "seeds": conf.n_seeds, "final items": conf.n_items,
+        "outcome": [analysis["verdict"]["outcome"][t] for t in conf.index]}, index=conf.index)
 
 
 def _ordinal(n: int) -> str:
@@ -277,8 +348,8 @@ def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = N
 
     With `out`, the record is written there after each stage (validation alone leaves `confirmation` null).
     """
-    if stage not in ("validation", "confirmation", "all"):
-        raise LensInputError(f"stage must be validation, confirmation or all, got {stage!r}")
+    if stage not in STAGES:
+        raise LensInputError(f"stage must be one of {STAGES}, got {stage!r}")
     partial = Path(f"{out}.partial.jsonl") if out is not None else None
     done = _read_partial(partial)
     record: dict[str, Any] = {"study": dataclasses.asdict(study), "study_key": study.key(), "validation": None,
@@ -309,13 +380,19 @@ def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = N
     if stage in ("validation", "all") and record["validation"] is None:
         rows = run_stage(study, "validation", study.candidates, every_ratio, done, save_run, progress)
         finish("validation", rows, stage_keys("validation", study.candidates, every_ratio))
-    if record["validation"] is None:
+    if record["validation"] is None and stage == "confirmation":
         raise LensInputError("the confirmation needs the validation stage first: run with --stage validation")
-    record["chosen"] = analyse(record)["chosen"]
+    if record["validation"] is not None:
+        record["chosen"] = analyse(record)["chosen"]
     if stage in ("confirmation", "all") and record["confirmation"] is None:
         cand, ratio = chosen_candidate(study, record["chosen"])
         rows = run_stage(study, "confirmation", [cand], lambda c: [ratio], done, save_run, progress)
         finish("confirmation", rows, stage_keys("confirmation", [cand], lambda c: [ratio]))
+    if stage in ("diagnostics", "all") and not record.get("diagnostics"):
+        t0 = time.perf_counter()
+        rows = diagnose(study, progress)
+        record["diagnostics"] = {"rows": rows, "provenance": _provenance(
+            [{"seconds": time.perf_counter() - t0, "git_commit": results.git_commit()}])}
     if out is not None:
         write_json(out, record)
     return record
@@ -366,7 +443,7 @@ def load_study(study: StudyConfig, path: str | Path | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lens_minimal.companion.beyond", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=("validation", "confirmation", "all"), default="all")
+    p.add_argument("--stage", choices=STAGES, default="all")
     p.add_argument("--study", type=Path, help="JSON file of StudyConfig overrides (default: the pre-registered study)")
     p.add_argument("--out", type=Path, default=DEFAULT_PATH, help="result file (default: %(default)s)")
     args = p.parse_args(argv)

@@ -294,3 +294,22 @@ def plot_gains(validation: pd.DataFrame, confirmation: pd.DataFrame | None, chos
         ax.set_yticklabels([])
     fig.tight_layout()
     return fig
+
+
+DIAGNOSTIC_LABEL = {"nn_distance_ratio": "distance to real (x held-out)", "two_sample_accuracy": "two-sample accuracy",
+                    "label_agreement_synthetic": "order agreement", "label_agreement_heldout": "agreement on real held-out"}
+
+
+def diagnostics_frame(diagnostics: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Candidates (rows, in `order`) x (dataset, measure) of `diagnostics.describe_synthetic`, rounded;
+    the real held-out agreement is one reference column per dataset (it does not depend on the candidate)."""
+    out = {}
+    for task, g in diagnostics.groupby("task", sort=False):
+        g = g.set_index("candidate").loc[list(order)]
+        for key in ("nn_distance_ratio", "two_sample_accuracy", "label_agreement_synthetic"):
+            out[(task, DIAGNOSTIC_LABEL[key])] = g[key].round(2)
+        out[(task, DIAGNOSTIC_LABEL["label_agreement_heldout"])] = g["label_agreement_heldout"].round(2)
+    df = pd.DataFrame(out)
+    df.columns = pd.MultiIndex.from_tuples(df.columns, names=["dataset", "measure"])
+    df.index.name = "candidate"
+    return df
