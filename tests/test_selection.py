@@ -177,3 +177,13 @@ def test_diagnostics_describe_every_candidate_from_seed_pairs_only(tmp_path):
     assert [r["candidate"] for r in rows] == ["lens", "down"] and {r["ratio"] for r in rows} == {4}
     for r in rows:
         assert 0 <= r["two_sample_accuracy"] <= 1 and 0 <= r["label_agreement_synthetic"] <= 1 and r["nn_distance_ratio"] > 0
+
+
+def test_spot_check_recomputes_two_runs_and_catches_a_stale_file(tmp_path):
+    record = beyond.run_study(beyond.resolve_study(TINY_STUDY), "all", tmp_path / "study.json", progress=False)
+    assert "equal to the file" in beyond.spot_check(record)
+    for row in record["confirmation"]["rows"]:
+        if row["candidate"] == "none":
+            row["per_item"] = [v + 1.0 for v in row["per_item"]]
+    with pytest.raises(LensInputError, match="stale"):
+        beyond.spot_check(record)

@@ -36,6 +36,7 @@ import pandas as pd
 from .. import paths
 from ..baselines import METHODS, VARIANTS
 from ..config import from_dict
+from ..data import EmbeddingTask
 from ..datasets import load_task
 from ..diagnostics import describe_synthetic
 from ..experiment import ExperimentConfig, fit_on_training_split, paired_gains, run_ratios
@@ -132,13 +133,15 @@ def candidate_name(label: str, ratio: int) -> str:
     return f"{label} @{ratio}x"
 
 
-def load_slices(study: StudyConfig, which: str) -> dict[str, Any]:
+def load_slice(study: StudyConfig, name: str, which: str) -> EmbeddingTask:
+    """Dataset `name` with only its `which` ("dev" or "final") slice of test items."""
+    dev, final = split_test(load_task(name, world=study.world or None), study.dev_fraction, study.split_seed)
+    return dev if which == "dev" else final
+
+
+def load_slices(study: StudyConfig, which: str) -> dict[str, EmbeddingTask]:
     """Each dataset with only its `which` ("dev" or "final") slice of test items."""
-    out = {}
-    for name in study.datasets:
-        dev, final = split_test(load_task(name, world=study.world or None), study.dev_fraction, study.split_seed)
-        out[name] = dev if which == "dev" else final
-    return out
+    return {name: load_slice(study, name, which) for name in study.datasets}
 
 
 NONE = {"label": "none", "method": "none", "config": {}}
@@ -418,6 +421,24 @@ def _provenance(runs: list[dict]) -> dict:
     return {"git_commit": results.git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "run_commits": sorted({r["git_commit"] for r in runs}), "versions": results.package_versions(),
             "seconds": sum(r["seconds"] for r in runs)}
+
+
+def spot_check(record: Mapping[str, Any], atol: float = 1e-4) -> str:
+    """Recompute two runs of the record (first dataset, first confirmation seed: no augmentation and the
+    chosen cell) and compare their mean scores with the stored ones; a stale file raises `LensInputError`."""
+    study = resolve_study(record["study"])
+    cand, ratio = chosen_candidate(study, record["chosen"])
+    name, seed = study.datasets[0], study.confirmation_seeds[0]
+    task = load_slice(study, name, "final")
+    stored = {(r["candidate"], r["ratio"]): r for r in record["confirmation"]["rows"] if r["task"] == name and r["seed"] == seed}
+    for c, ratios in ((NONE, [1]), (cand, [ratio])):
+        got = run_ratios(task, c["method"], ratios, seed, experiment_config(study, c if c is not NONE else None), per_item=True)[0]
+        want = stored[(c["label"], ratios[0])]
+        a, b = sum(got["per_item"]) / len(got["per_item"]), sum(want["per_item"]) / len(want["per_item"])
+        if abs(a - b) > atol:
+            raise LensInputError(f"spot check: {name} {c['label']} seed {seed} gives {a:.6f} now but {b:.6f} in the "
+                                 "result file; the file is stale: rerun `python -m lens_minimal.companion.beyond`")
+    return f"{name}, seed {seed}: no augmentation and {record['chosen']} recomputed, both equal to the file"
 
 
 def load_study(study: StudyConfig, path: str | Path | None = None) -> dict:
