@@ -155,7 +155,8 @@ def run_key(study: StudyConfig, stage: str, task: str, candidate: Mapping[str, A
 
 
 def run_stage(study: StudyConfig, stage: str, candidates: list[Mapping[str, Any]], ratios_of: Callable[[Mapping], list],
-              done: dict[str, dict], save_run: Callable[[str, dict], None], progress: bool = True) -> list[dict]:
+              done: dict[str, dict], save_run: Callable[[str, dict], None], progress: bool = True,
+              commit: str | None = None) -> list[dict]:
     """Rows of no augmentation and `candidates` on every dataset and seed of `stage`.
 
     A run = (dataset, candidate, seed) at the candidate's ratios; runs in `done` (by `run_key`) are not
@@ -177,7 +178,7 @@ def run_stage(study: StudyConfig, stage: str, candidates: list[Mapping[str, Any]
                     if progress:
                         print(f"[{stage}] {name} {cand['label']} seed {seed}: {seconds:.1f} s", flush=True)
                     save_run(key, {"rows": [_row(stage, cand, r) for r in rows], "seconds": seconds,
-                                   "git_commit": results.git_commit()})
+                                   "git_commit": commit or results.git_commit()})
                 out += done[key]["rows"]
     return out
 
@@ -353,6 +354,7 @@ def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = N
     """
     if stage not in STAGES:
         raise LensInputError(f"stage must be one of {STAGES}, got {stage!r}")
+    commit = results.git_commit()   # at the start: the record this call writes must not make its own runs "dirty"
     partial = Path(f"{out}.partial.jsonl") if out is not None else None
     done = _read_partial(partial)
     record: dict[str, Any] = {"study": dataclasses.asdict(study), "study_key": study.key(), "validation": None,
@@ -370,7 +372,7 @@ def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = N
                 f.write(json.dumps({"run_key": key, **run}) + "\n")
 
     def finish(name: str, rows: list[dict], keys: list[str]) -> None:
-        record[name] = {"rows": rows, "provenance": _provenance([done[k] for k in keys])}
+        record[name] = {"rows": rows, "provenance": _provenance([done[k] for k in keys], commit)}
         if out is not None:
             write_json(out, record)
 
@@ -381,7 +383,7 @@ def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = N
 
     every_ratio = lambda c: sorted(study.ratios)   # noqa: E731
     if stage in ("validation", "all") and record["validation"] is None:
-        rows = run_stage(study, "validation", study.candidates, every_ratio, done, save_run, progress)
+        rows = run_stage(study, "validation", study.candidates, every_ratio, done, save_run, progress, commit)
         finish("validation", rows, stage_keys("validation", study.candidates, every_ratio))
     if record["validation"] is None and stage == "confirmation":
         raise LensInputError("the confirmation needs the validation stage first: run with --stage validation")
@@ -389,13 +391,13 @@ def run_study(study: StudyConfig, stage: str = "all", out: str | Path | None = N
         record["chosen"] = analyse(record)["chosen"]
     if stage in ("confirmation", "all") and record["confirmation"] is None:
         cand, ratio = chosen_candidate(study, record["chosen"])
-        rows = run_stage(study, "confirmation", [cand], lambda c: [ratio], done, save_run, progress)
+        rows = run_stage(study, "confirmation", [cand], lambda c: [ratio], done, save_run, progress, commit)
         finish("confirmation", rows, stage_keys("confirmation", [cand], lambda c: [ratio]))
     if stage in ("diagnostics", "all") and not record.get("diagnostics"):
         t0 = time.perf_counter()
         rows = diagnose(study, progress)
         record["diagnostics"] = {"rows": rows, "provenance": _provenance(
-            [{"seconds": time.perf_counter() - t0, "git_commit": results.git_commit()}])}
+            [{"seconds": time.perf_counter() - t0, "git_commit": commit}], commit)}
     if out is not None:
         write_json(out, record)
     return record
@@ -416,9 +418,9 @@ def _read_partial(path: Path | None) -> dict[str, dict]:
     return runs
 
 
-def _provenance(runs: list[dict]) -> dict:
+def _provenance(runs: list[dict], commit: str) -> dict:
     """Commit and date the stage was completed at, the commits its runs were computed at, versions, CPU seconds."""
-    return {"git_commit": results.git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"git_commit": commit, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "run_commits": sorted({r["git_commit"] for r in runs}), "versions": results.package_versions(),
             "seconds": sum(r["seconds"] for r in runs)}
 
