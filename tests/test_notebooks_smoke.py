@@ -59,7 +59,7 @@ def test_notebooks_write_their_figures_and_no_failed_output(smoke_run):
 def test_every_smoke_notebook_reports_its_time(smoke_run):
     """Times are a figure to read (the 3-minute smoke budget is checked by eye and printed by
     `make book PROFILE=smoke`), not an assertion: a timed test fails on a loaded machine."""
-    names, _, seconds = smoke_run
+    _, names, seconds = smoke_run
     assert set(seconds) == set(names) and all(s > 0 for s in seconds.values())
     print(f"smoke notebooks: {sum(seconds.values()):.0f} s in all; " +
           ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
