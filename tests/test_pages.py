@@ -104,7 +104,7 @@ def test_write_all_judges_the_claims_from_the_result_files(tmp_path):
     written = pages.write_all("p", ["table1_main_results", "claims_ledger"], executed, out_dir=out, results_root=root)
     assert sorted(p.name for p in written) == ["headline.md", "lens_help.txt", "status.md"]
     headline = (out / "headline.md").read_text()
-    assert "| LENS at 8x beats the seed pairs alone (HH-RLHF) | 2.20 vs 1.43 | 0.500 vs 0.600 (diff -0.100" in headline
+    assert "| LENS at 8x beats the seed pairs alone (HH-RLHF) | 2.20 vs 1.43 | toy (gold): 0.500 vs 0.600 (diff -0.100" in headline
     assert "**not reproduced** |" in headline
     assert "| The latent generator is far smaller | 8B vs 0.5M (16,000x) | 20,000x | **reproduced** |" in headline
     assert "| Latent synthesis is faster than text synthesis | 3.6 h vs 0.2 h (18x) | 3.0x | **partly** |" in headline

@@ -131,12 +131,21 @@ def headline_markdown(judgements: Sequence[ledger.Judgement], profile: str, comm
 
 def judge_from_results(profile: str, root: str | Path | None = None) -> tuple[list[ledger.Judgement], str]:
     """Judge every claim from the result files of `profile`, with the stand-in tasks the ledger
-    chapter ran with (its recorded `task_for`); returns (judgements, the ledger's commit)."""
+    chapter ran with (its recorded `task_for`); returns (judgements, the ledger's commit).
+    A claim whose chapter left no result file in this build (e.g. a build of a few chapters with
+    `--only`) is shown as not tested, naming the missing chapter; the ledger's own file must exist.
+    """
     claims = ledger.load_claims()
-    needed = set(ledger.needed_results(claims)) | {LEDGER}
-    records = {name: results.load_results(name, profile, root=root) for name in sorted(needed)}
+    records = {LEDGER: results.load_results(LEDGER, profile, root=root)}
+    for name in ledger.needed_results(claims):
+        if (results.results_dir(profile, root) / f"{name}.json").is_file():
+            records[name] = results.load_results(name, profile, root=root)
     task_for = records[LEDGER]["params"].get("task_for")
-    return ledger.judge_all(claims, records, task_for), records[LEDGER].get("git_commit", "unknown")
+    judged = ledger.judge_all([c for c in claims if c.tested_by in records or c.tested_by == ledger.NOT_TESTED
+                               or c.kind != "claim"], records, task_for)
+    judged += [ledger.Judgement(c, f"no result file of {c.tested_by} in this build", ledger.NOT_TESTED)
+               for c in claims if c.kind == "claim" and c.tested_by not in records and c.tested_by != ledger.NOT_TESTED]
+    return judged, records[LEDGER].get("git_commit", "unknown")
 
 
 # --- the command line's help --------------------------------------------------------------------------
