@@ -298,6 +298,7 @@ def result_numbers(analysis: Mapping[str, Any]) -> dict:
     val, conf = analysis["validation_gains"], analysis["confirmation_gains"]
     interval = lambda r: {"gain": r.gain, "low": r.gain_ci_low, "high": r.gain_ci_high, "n_seeds": r.n_seeds}  # noqa: E731
     return {
+        "study_key": analysis["study"].key(),   # the resolved parameters, hashed
         "validation": {t: {r.candidate: interval(r) for r in val[val.task == t].itertuples()} for t in analysis["study"].datasets},
         "scores": {r.candidate: {"score": r.score, "rank": r.rank} for r in analysis["scores"].itertuples()},
         "chosen": analysis["chosen"],
