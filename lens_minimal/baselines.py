@@ -21,6 +21,20 @@ An augmenter is fitted on the seed pairs, then asked for an augmented set of exa
 
 The other text-space rows (fine-tuned, LoRA, self-rewarding reward models) train the LLM itself and
 live in `lens_minimal.text.reward_lm`.
+
+Beyond the paper (`VARIANTS`, the "beyond latent synthesis" chapter; same interface, not CLI choices
+unless they win that chapter's pre-registered test), each a small change of LENS:
+
+- `lens_orthogonal`, `lens_along`  preference-aware latent noise, orthogonal to or outward along the
+                   pair's latent direction mu+ - mu- (`directional`).
+- `latent_codes`   discrete Gumbel-softmax codes instead of the Gaussian latent, synthesis by
+                   resampling codes (`codes`; after Latent Preference Coding, arXiv 2505.04993).
+- `lens_ot_filter`, `lens_agree_filter`  over-generate, then keep the synthetic pairs of lowest
+                   optimal-transport cost to the real pairs (after RoVRM) or those a seed-only reward
+                   model orders as labelled with the largest margin (after LRHP) (`pair_filter`).
+- `lens_downweight`, `lens_soft_label`  trust synthetic pairs less: a loss weight < 1, or a soft
+                   label P(chosen preferred) < 1 (label smoothing of GRAM, arXiv 2506.14175, on
+                   synthetic pairs only) (`PreferencePairs.weight` / `.label`, `reward`).
 """
 from __future__ import annotations
 
@@ -32,10 +46,20 @@ from typing import Callable
 import torch
 
 from .annotators import AnnotatorConfig, LabelTable, SimulatedAnnotator, candidate_pairs
+from .codes import CodeVAEConfig, code_sides, train_code_vae
 from .data import EmbeddingTask, PreferencePairs
+from .directional import directional_sides
 from .io import LensInputError
+from .pair_filter import FilterConfig, agreement_filter, ot_filter
+from .reward import RewardConfig, train_reward_model
 from .synthesis import SynthesisConfig, check_ratio, combinatorial_pairs, synthesize, synthetic_per_side
-from .vae import VAEConfig, train_vae
+from .vae import PreferenceVAE, VAEConfig, train_vae
+
+
+@dataclass
+class TrustConfig:
+    synthetic_weight: float = 0.5   # lens_downweight: loss weight of every synthetic pair (originals: 1)
+    synthetic_label: float = 0.9    # lens_soft_label: P(chosen preferred) of every synthetic pair (originals: 1)
 
 
 @dataclass
@@ -44,6 +68,9 @@ class AugmentConfig:
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)  # for lens, lens_no_div, vae_prior
     noise_scale: float = 0.1    # direct perturbation: noise std as a fraction of each dimension's std
     annotator: AnnotatorConfig = field(default_factory=AnnotatorConfig)  # text_aug: who orients the pool pairs
+    codes: CodeVAEConfig = field(default_factory=CodeVAEConfig)          # latent_codes
+    pair_filter: FilterConfig = field(default_factory=FilterConfig)      # lens_ot_filter, lens_agree_filter
+    trust: TrustConfig = field(default_factory=TrustConfig)              # lens_downweight, lens_soft_label
 
 
 class Augmenter:
@@ -89,10 +116,18 @@ class LensAugmenter(Augmenter):
     name = "lens"
     gamma: float | None = None   # overrides config.vae.gamma when set
 
-    def fit(self, seeds: PreferencePairs) -> "LensAugmenter":
-        vae_cfg = self.config.vae if self.gamma is None else dataclasses.replace(self.config.vae, gamma=self.gamma)
-        self.vae, self.history = train_vae(seeds.e_chosen, seeds.e_rejected, vae_cfg, seed=self.seed, progress=self.progress)
-        self.generator_module = self.vae
+    @property
+    def vae_config(self) -> VAEConfig:
+        """The VAE settings this method trains with (config.vae, with `gamma` overridden where the method says)."""
+        return self.config.vae if self.gamma is None else dataclasses.replace(self.config.vae, gamma=self.gamma)
+
+    def fit(self, seeds: PreferencePairs, vae: PreferenceVAE | None = None) -> "LensAugmenter":
+        """Train the VAE on `seeds`, or take `vae`: one already trained by `train_vae` on these seeds with
+        `vae_config` and this seed (methods sharing a VAE then skip identical training)."""
+        if vae is None:
+            vae, self.history = train_vae(seeds.e_chosen, seeds.e_rejected, self.vae_config, seed=self.seed,
+                                          progress=self.progress)
+        self.vae = self.generator_module = vae
         return self
 
     def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
@@ -239,6 +274,105 @@ class TextAugmenter(Augmenter):
         )
 
 
+# ----------------------------------------------------------------------------- beyond the paper
+
+class DirectionalAugmenter(LensAugmenter):
+    """LENS with preference-aware latent noise orthogonal to the pair direction (`directional`; issue 11)."""
+    name = "lens_orthogonal"
+    direction = "orthogonal"
+
+    def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
+        if check_ratio(ratio) == 1:
+            return seeds
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        k = synthetic_per_side(ratio, self.config.synthesis.top_k)
+        c, r = directional_sides(self.vae, seeds.e_chosen, seeds.e_rejected, k, self.config.synthesis, self.direction, gen)
+        return pair_with_seeds(seeds, c, r, ratio, gen)
+
+
+class AlongAugmenter(DirectionalAugmenter):
+    """LENS with latent steps outward along the pair direction: chosen +|a|u, rejected -|a|u (`directional`)."""
+    name = "lens_along"
+    direction = "along"
+
+
+class LatentCodeAugmenter(Augmenter):
+    """Discrete Gumbel-softmax codes, synthesis by resampling codes (`codes`; after LPC, arXiv 2505.04993)."""
+    name = "latent_codes"
+    fit_fields = ("codes",)
+
+    def fit(self, seeds: PreferencePairs) -> "LatentCodeAugmenter":
+        self.model, self.history = train_code_vae(seeds.e_chosen, seeds.e_rejected, self.config.codes, seed=self.seed)
+        self.generator_module = self.model
+        return self
+
+    def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
+        if check_ratio(ratio) == 1:
+            return seeds
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        c, r = code_sides(self.model, seeds.e_chosen, seeds.e_rejected, synthetic_per_side(ratio), gen)
+        return pair_with_seeds(seeds, c, r, ratio, gen)
+
+
+class OTFilterAugmenter(LensAugmenter):
+    """LENS over-generated `oversample` times, keeping the synthetic pairs of lowest OT cost to the seeds
+    (`pair_filter.ot_filter`; after RoVRM, arXiv 2408.12109)."""
+    name = "lens_ot_filter"
+
+    def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
+        if check_ratio(ratio) == 1:
+            return seeds
+        over = super().augment(seeds, 1 + self.config.pair_filter.oversample * (ratio - 1))
+        return self.select(over, seeds, (ratio - 1) * len(seeds))
+
+    def select(self, over: PreferencePairs, seeds: PreferencePairs, n_keep: int) -> PreferencePairs:
+        return ot_filter(over, seeds, n_keep, self.config.pair_filter)
+
+
+class AgreementFilterAugmenter(OTFilterAugmenter):
+    """LENS over-generated, keeping the synthetic pairs a seed-only reward model orders as labelled with the
+    largest margin (`pair_filter.agreement_filter`; after LRHP, arXiv 2410.04503). The seed-only model is
+    early-stopped on 10% of the seeds (config.reward when the config carries one)."""
+    name = "lens_agree_filter"
+    fit_fields = ("vae", "reward")   # the judge is trained with config.reward
+
+    def fit(self, seeds: PreferencePairs, vae: PreferenceVAE | None = None) -> "AgreementFilterAugmenter":
+        super().fit(seeds, vae)
+        perm = torch.randperm(len(seeds), generator=torch.Generator().manual_seed(20_000 + self.seed))
+        n_val = max(1, len(seeds) // 10)
+        self.judge, _ = train_reward_model(seeds.subset(perm[n_val:]), seeds.subset(perm[:n_val]),
+                                           getattr(self.config, "reward", RewardConfig()), seed=self.seed)
+        return self
+
+    def select(self, over: PreferencePairs, seeds: PreferencePairs, n_keep: int) -> PreferencePairs:
+        return agreement_filter(over, self.judge.score, n_keep)
+
+
+class DownweightAugmenter(LensAugmenter):
+    """LENS whose synthetic pairs carry loss weight `trust.synthetic_weight` (trust less what is synthetic)."""
+    name = "lens_downweight"
+
+    def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
+        return trust_synthetic(super().augment(seeds, ratio), weight=self.config.trust.synthetic_weight)
+
+
+class SoftLabelAugmenter(LensAugmenter):
+    """LENS whose synthetic pairs carry the soft label `trust.synthetic_label` (GRAM's label smoothing,
+    arXiv 2506.14175, on synthetic pairs only)."""
+    name = "lens_soft_label"
+
+    def augment(self, seeds: PreferencePairs, ratio: int) -> PreferencePairs:
+        return trust_synthetic(super().augment(seeds, ratio), label=self.config.trust.synthetic_label)
+
+
+def trust_synthetic(pairs: PreferencePairs, weight: float = 1.0, label: float = 1.0) -> PreferencePairs:
+    """The same pairs with every synthetic pair's weight and label set (originals unchanged)."""
+    s = pairs.is_synthetic
+    return PreferencePairs(pairs.e_chosen, pairs.e_rejected, pairs.seed_index, s,
+                           torch.where(s, torch.tensor(float(weight)), pairs.weight),
+                           torch.where(s, torch.tensor(float(label)), pairs.label))
+
+
 def pair_with_seeds(seeds: PreferencePairs, synthetic_chosen: torch.Tensor, synthetic_rejected: torch.Tensor,
                     ratio: int, gen: torch.Generator) -> PreferencePairs:
     """Put each seed embedding in front of its k synthetic ones, pair them combinatorially
@@ -261,9 +395,17 @@ METHODS: dict[str, Callable[..., Augmenter]] = {
 }
 
 
+# Beyond the paper: experimental methods (same interface; `lens augment`/`lens run` offer METHODS only).
+VARIANTS: dict[str, Callable[..., Augmenter]] = {
+    cls.name: cls for cls in (DirectionalAugmenter, AlongAugmenter, LatentCodeAugmenter, OTFilterAugmenter,
+                              AgreementFilterAugmenter, DownweightAugmenter, SoftLabelAugmenter)
+}
+
+
 def make_augmenter(method: str, config: AugmentConfig | None = None, seed: int = 0) -> Augmenter:
-    """The augmenter registered under `method` (see `METHODS`)."""
-    if method not in METHODS:
-        raise LensInputError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    return METHODS[method](config, seed=seed)
+    """The augmenter registered under `method` (see `METHODS` and `VARIANTS`)."""
+    known = METHODS | VARIANTS
+    if method not in known:
+        raise LensInputError(f"unknown method {method!r}; known: {sorted(known)}")
+    return known[method](config, seed=seed)
 

@@ -17,12 +17,19 @@ from .io import LensInputError, check_embeddings, save_safetensors
 
 @dataclass
 class PreferencePairs:
-    """N preference pairs in embedding space; `seed_index[i]` names the seed pair row i came from."""
+    """N preference pairs in embedding space; `seed_index[i]` names the seed pair row i came from.
+
+    `weight` and `label` say how much the reward model should trust each pair (`reward.bradley_terry_loss`):
+    a loss weight, and the probability that `e_chosen` is preferred (1 = a hard Bradley-Terry label).
+    Augmenters that trust synthetic pairs less set them; originals keep 1 and 1.
+    """
 
     e_chosen: torch.Tensor                     # (N, d)
     e_rejected: torch.Tensor                   # (N, d)
     seed_index: torch.Tensor | None = None     # (N,) long; None means row i is seed pair i
     is_synthetic: torch.Tensor | None = None   # (N,) bool; None means all original
+    weight: torch.Tensor | None = None         # (N,) float >= 0, loss weight; None means all 1
+    label: torch.Tensor | None = None          # (N,) float in [0.5, 1], P(chosen preferred); None means all 1
 
     def __post_init__(self) -> None:
         check_embeddings(self.e_chosen, "e_chosen")
@@ -36,6 +43,14 @@ class PreferencePairs:
             self.seed_index = torch.arange(n)
         if self.is_synthetic is None:
             self.is_synthetic = torch.zeros(n, dtype=torch.bool)
+        self.weight = torch.ones(n) if self.weight is None else self.weight.float()
+        self.label = torch.ones(n) if self.label is None else self.label.float()
+        for name, v, low, high in (("weight", self.weight, 0.0, float("inf")), ("label", self.label, 0.5, 1.0)):
+            if v.shape != (n,):
+                raise LensInputError(f"{name}: expected shape ({n},), got {tuple(v.shape)}")
+            bad = ~((v >= low) & (v <= high))
+            if bad.any():
+                raise LensInputError(f"{name}: values must be in [{low}, {high}] (first bad at row {int(bad.nonzero()[0])})")
 
     def __len__(self) -> int:
         return self.e_chosen.shape[0]
@@ -44,15 +59,21 @@ class PreferencePairs:
     def dim(self) -> int:
         return self.e_chosen.shape[1]
 
+    @property
+    def trusted_fully(self) -> bool:
+        """True when every pair has weight 1 and a hard label (plain Bradley-Terry training)."""
+        return bool((self.weight == 1).all() and (self.label == 1).all())
+
     def subset(self, idx: torch.Tensor) -> "PreferencePairs":
-        """Rows `idx`, keeping their seed indices."""
-        return PreferencePairs(self.e_chosen[idx], self.e_rejected[idx], self.seed_index[idx], self.is_synthetic[idx])
+        """Rows `idx`, keeping their seed indices, weights and labels."""
+        return PreferencePairs(self.e_chosen[idx], self.e_rejected[idx], self.seed_index[idx], self.is_synthetic[idx],
+                               self.weight[idx], self.label[idx])
 
     @staticmethod
     def cat(parts: "list[PreferencePairs]") -> "PreferencePairs":
-        """Rows of `parts` one after the other, keeping seed indices and synthetic flags."""
-        return PreferencePairs(torch.cat([p.e_chosen for p in parts]), torch.cat([p.e_rejected for p in parts]),
-                               torch.cat([p.seed_index for p in parts]), torch.cat([p.is_synthetic for p in parts]))
+        """Rows of `parts` one after the other, keeping seed indices, synthetic flags, weights and labels."""
+        return PreferencePairs(*(torch.cat([getattr(p, f) for p in parts])
+                                 for f in ("e_chosen", "e_rejected", "seed_index", "is_synthetic", "weight", "label")))
 
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
         """Save as safetensors (atomic)."""
@@ -62,6 +83,8 @@ class PreferencePairs:
             "seed_index": self.seed_index.contiguous(),
             "is_synthetic": self.is_synthetic.to(torch.uint8).contiguous(),
         }
+        if not self.trusted_fully:   # files of fully trusted pairs stay as before
+            tensors |= {"weight": self.weight.contiguous(), "label": self.label.contiguous()}
         save_safetensors(tensors, path, metadata)
 
     @classmethod
@@ -71,7 +94,7 @@ class PreferencePairs:
         try:
             return cls(
                 t["e_chosen"].float(), t["e_rejected"].float(), t.get("seed_index"),
-                t["is_synthetic"].bool() if "is_synthetic" in t else None,
+                t["is_synthetic"].bool() if "is_synthetic" in t else None, t.get("weight"), t.get("label"),
             )
         except LensInputError as err:
             raise LensInputError(f"{path}: {err}") from None

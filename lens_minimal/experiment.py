@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .baselines import AugmentConfig, Augmenter, make_augmenter
+from .baselines import AugmentConfig, Augmenter, LensAugmenter, make_augmenter
 from .config import replace_path
 from .data import EmbeddingTask, PreferencePairs
 from .evaluation import evaluate_reward_model, paired_gain_ci, t_halfwidth
@@ -46,19 +46,29 @@ def split_seed_pairs(n: int, val_fraction: float, seed: int) -> tuple[torch.Tens
 
 
 def fit_on_training_split(task: EmbeddingTask, method: str, seed: int, config: ExperimentConfig | None = None,
-                          progress: bool = False) -> tuple[Augmenter, PreferencePairs, PreferencePairs]:
+                          progress: bool = False, vae_cache: dict | None = None) -> tuple[Augmenter, PreferencePairs, PreferencePairs]:
     """The one fitting protocol: hold out `val_fraction` of the task's seed pairs (`split_seed_pairs`),
     fit the augmenter on the rest only. Returns (fitted augmenter, training seeds, validation pairs).
 
     `lens run` (through `run_ratios`) and `lens augment` both call this, so the validation slice that
     early-stops the reward model never feeds the augmenter on either route.
+
+    `vae_cache` (a dict the caller keeps for ONE set of seed pairs per task name): LENS-family methods
+    that would train the same VAE (same task, split, seed and VAE settings) train it once and share it;
+    the numbers are those of separate fits.
     """
     config = config or ExperimentConfig()
     train_idx, val_idx = split_seed_pairs(len(task.train), config.val_fraction, seed)
     seeds, val = task.train.subset(train_idx), task.train.subset(val_idx)
     augmenter = make_augmenter(method, config, seed=seed)
     augmenter.progress = progress
-    augmenter.bind(task).fit(seeds)
+    augmenter.bind(task)
+    if vae_cache is not None and isinstance(augmenter, LensAugmenter):
+        key = (task.name, len(task.train), config.val_fraction, seed, repr(augmenter.vae_config))
+        augmenter.fit(seeds, vae_cache.get(key))
+        vae_cache[key] = augmenter.vae
+    else:
+        augmenter.fit(seeds)
     return augmenter, seeds, val
 
 
@@ -78,12 +88,13 @@ def augment_for_training(pairs: PreferencePairs, method: str, ratio: int, seed: 
 
 
 def _fit(task: EmbeddingTask, method: str, seed: int, config: ExperimentConfig,
-         diagnose: Callable[..., dict] | None = None) -> tuple[PreferencePairs, PreferencePairs, Augmenter, dict]:
+         diagnose: Callable[..., dict] | None = None, vae_cache: dict | None = None,
+         ) -> tuple[PreferencePairs, PreferencePairs, Augmenter, dict]:
     """`fit_on_training_split`, timed; returns (seeds, val, augmenter, extra): `extra` holds the fit time
     and what `diagnose(augmenter, seeds, task)` returns (e.g. `latent_diagnostics.diagnose_augmenter`),
     added to every row of this fit."""
     t0 = time.perf_counter()
-    augmenter, seeds, val = fit_on_training_split(task, method, seed, config)
+    augmenter, seeds, val = fit_on_training_split(task, method, seed, config, vae_cache=vae_cache)
     extra = {"seconds_fit": time.perf_counter() - t0}
     if diagnose is not None:
         extra |= diagnose(augmenter, seeds, task)
@@ -107,11 +118,13 @@ def _run_fitted(task: EmbeddingTask, augmenter: Augmenter, seeds: PreferencePair
 
 
 def run_ratios(task: EmbeddingTask, method: str, ratios: Iterable[int], seed: int,
-               config: ExperimentConfig | None = None, per_item: bool = False) -> list[dict[str, Any]]:
-    """`run_one` for several ratios, fitting the augmenter once (its fit does not depend on the ratio)."""
+               config: ExperimentConfig | None = None, per_item: bool = False,
+               vae_cache: dict | None = None) -> list[dict[str, Any]]:
+    """`run_one` for several ratios, fitting the augmenter once (its fit does not depend on the ratio);
+    `vae_cache` as in `fit_on_training_split`."""
     config = config or ExperimentConfig()
     ratios = [check_ratio(r) for r in ratios]
-    seeds, val, augmenter, extra = _fit(task, method, seed, config)
+    seeds, val, augmenter, extra = _fit(task, method, seed, config, vae_cache=vae_cache)
     return [{**_run_fitted(task, augmenter, seeds, val, r, seed, config, per_item), **extra} for r in ratios]
 
 

@@ -5,6 +5,12 @@
 With label smoothing eps (the regularised pairwise ranking loss of GRAM, arXiv 2506.14175):
     L_eps = -E [(1 - eps) log sigma(r(e+) - r(e-)) + eps log sigma(r(e-) - r(e+))];  eps = 0 is L_BT.
 
+Per-pair trust (`PreferencePairs.weight` w_i and `.label` y_i, set by augmenters that trust synthetic
+pairs less): the target probability becomes p_i = (1 - eps) y_i + eps (1 - y_i) and the mean is
+weighted,
+    L = sum_i w_i l_i / sum_i w_i,   l_i = -[p_i log sigma(m_i) + (1 - p_i) log sigma(-m_i)].
+With every w_i = y_i = 1 this is L_eps exactly.
+
 Training: AdamW, mini-batches of pairs, early stopping on the Bradley-Terry loss of held-out seed
 pairs (never synthetic ones), restoring the best epoch. With `early_stopping=False` it trains for
 exactly `max_epochs` epochs and keeps the last one (the held-out loss is still recorded, never
@@ -56,12 +62,23 @@ class RewardConfig:
             raise LensInputError(f"RewardConfig.max_steps_per_epoch must be >= 1 or None, got {self.max_steps_per_epoch}")
 
 
-def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Mean (label-smoothed) Bradley-Terry loss over pairs. (n,), (n,) -> scalar"""
+def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, label_smoothing: float = 0.0,
+                       weight: torch.Tensor | None = None, label: torch.Tensor | None = None) -> torch.Tensor:
+    """(Weighted) mean of the (label-smoothed, soft-labelled) Bradley-Terry loss over pairs. (n,), (n,) -> scalar
+
+    `weight` (n,) and `label` (n,) are the per-pair trust of `PreferencePairs`; None = all 1.
+    """
     margin = r_chosen - r_rejected
-    if label_smoothing == 0.0:
-        return -F.logsigmoid(margin).mean()
-    return -((1 - label_smoothing) * F.logsigmoid(margin) + label_smoothing * F.logsigmoid(-margin)).mean()
+    if weight is None and label is None:
+        if label_smoothing == 0.0:
+            return -F.logsigmoid(margin).mean()
+        return -((1 - label_smoothing) * F.logsigmoid(margin) + label_smoothing * F.logsigmoid(-margin)).mean()
+    y = torch.ones_like(margin) if label is None else label
+    p = (1 - label_smoothing) * y + label_smoothing * (1 - y)                 # (n,) target P(chosen preferred)
+    per_pair = -(p * F.logsigmoid(margin) + (1 - p) * F.logsigmoid(-margin))  # (n,)
+    if weight is None:
+        return per_pair.mean()
+    return (weight * per_pair).sum() / weight.sum().clamp_min(1e-12)
 
 
 class RewardMLP(nn.Module):
@@ -124,6 +141,7 @@ def train_reward_model(
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": [], "steps": []}
     best_loss, best_state, bad_epochs, best_epoch, steps_done = float("inf"), copy.deepcopy(model.state_dict()), 0, 0, 0
     n = len(train)
+    trust = not train.trusted_fully   # per-pair weights/labels in play (else the plain, faster loss)
     for _ in trange(config.max_epochs, desc="reward model", disable=None if progress else True, leave=False):
         model.train()
         perm = torch.randperm(n, generator=gen)
@@ -133,7 +151,8 @@ def train_reward_model(
         total = 0.0
         for b in steps:
             idx = perm[b: b + config.batch_size]
-            loss = bradley_terry_loss(model(train.e_chosen[idx]), model(train.e_rejected[idx]), config.label_smoothing)
+            loss = bradley_terry_loss(model(train.e_chosen[idx]), model(train.e_rejected[idx]), config.label_smoothing,
+                                      *((train.weight[idx], train.label[idx]) if trust else (None, None)))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -49,7 +49,7 @@ def test_notebooks_write_their_figures_and_no_failed_output(smoke_run):
         "open_synthesis_choices.svg", "open_synthesis_recon.svg", "diagnostics_synthetic_pairs.svg",
         "diagnostics_latent_space.svg", "theory_theorem1.svg", "theory_theorem2.svg",
         "ablation_gamma.svg", "ablation_gamma_latent.svg", "ablation_representation.svg", "ablation_seed_size.svg",
-        "ablation_sigma2.svg", "why_gains_forest.svg"])
+        "ablation_sigma2.svg", "beyond_gains.svg", "why_gains_forest.svg"])
     for svg in (root / "figures").iterdir():   # volatile metadata stripped
         text = svg.read_text()
         assert "<dc:date>" not in text and "Matplotlib v" not in text

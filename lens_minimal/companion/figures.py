@@ -233,3 +233,83 @@ def plot_gold_vs_agreement(ax, agreements: Sequence[float], text_aug: Mapping[fl
     ax.set_xlabel("annotator agreement with gold")
     ax.set_ylabel("Best-of-N gold reward")
     ax.set_title(title, fontsize=10)
+
+
+# --- beyond the paper: gains over no augmentation ---------------------------------------------------
+
+METRIC_LABEL = {"bon_gold": "Best-of-N gold reward", "pairwise_accuracy": "held-out pairwise accuracy"}
+
+
+def fmt_gain(gain: float, low: float, high: float, digits: int = 3) -> str:
+    """'+0.004 [-0.003, +0.011]': a gain and its 95% interval."""
+    return f"{gain:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def gain_table(gains: pd.DataFrame, order: Sequence[str], scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Candidates (rows, in `order`) x datasets: gain over no augmentation with its paired 95% interval,
+    a mark where the interval excludes 0 (+ above, - below); with `scores`, the protocol's score and rank."""
+    tasks = list(dict.fromkeys(gains["task"]))
+    rows = {}
+    for cand in order:
+        g = gains[gains["candidate"] == cand].set_index("task")
+        row = {}
+        for t in tasks:
+            lo, hi = g.at[t, "gain_ci_low"], g.at[t, "gain_ci_high"]
+            mark = " +" if lo > 0 else " -" if hi < 0 else ""
+            row[t] = fmt_gain(g.at[t, "gain"], lo, hi) + mark
+        if scores is not None:
+            s = scores.set_index("candidate").loc[cand]
+            row["score (z)"], row["rank"] = f"{s['score']:+.2f}", int(s["rank"])
+        rows[cand] = row
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "candidate"
+    return df
+
+
+def plot_gains(validation: pd.DataFrame, confirmation: pd.DataFrame | None, chosen: str,
+               metric_of: Mapping[str, str]) -> plt.Figure:
+    """Gain over no augmentation per dataset (one panel each): every candidate on the dev slice (grey;
+    the chosen one black) and the chosen one's confirmation on the final slice (colour); 95% paired
+    intervals; the dashed line is no augmentation."""
+    tasks = list(dict.fromkeys(validation["task"]))
+    order = list(dict.fromkeys(validation["candidate"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 0.28 * len(order) + 1.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        v = validation[validation["task"] == task].set_index("candidate").loc[order]
+        y = np.arange(len(order))[::-1].astype(float)
+        for yi, (cand, row) in zip(y, v.iterrows()):
+            color = "black" if cand == chosen else "0.6"
+            ax.errorbar(row["gain"], yi, xerr=[[row["gain"] - row["gain_ci_low"]], [row["gain_ci_high"] - row["gain"]]],
+                        fmt="o", ms=3, color=color, capsize=2)
+        if confirmation is not None:
+            c = confirmation[confirmation["task"] == task].iloc[0]
+            ax.errorbar(c["gain"], -1.2, xerr=[[c["gain"] - c["gain_ci_low"]], [c["gain_ci_high"] - c["gain"]]],
+                        fmt="D", ms=5, color="#2166ac", capsize=3)
+        ax.axvline(0, color="0.3", ls="--", lw=1)
+        ax.set_yticks(list(y) + ([-1.2] if confirmation is not None else []))
+        ax.set_yticklabels(order + ([f"{chosen}: confirmation"] if confirmation is not None else []), fontsize=7)
+        ax.set_xlabel(f"gain in {METRIC_LABEL.get(metric_of.get(task, ''), 'the metric')}", fontsize=8)
+        ax.set_title(task, fontsize=10)
+    for ax in axes[0][1:]:
+        ax.set_yticklabels([])
+    fig.tight_layout()
+    return fig
+
+
+DIAGNOSTIC_LABEL = {"nn_distance_ratio": "distance to real (x held-out)", "two_sample_accuracy": "two-sample accuracy",
+                    "label_agreement_synthetic": "order agreement", "label_agreement_heldout": "agreement on real held-out"}
+
+
+def diagnostics_frame(diagnostics: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Candidates (rows, in `order`) x (dataset, measure) of `diagnostics.describe_synthetic`, rounded;
+    the real held-out agreement is one reference column per dataset (it does not depend on the candidate)."""
+    out = {}
+    for task, g in diagnostics.groupby("task", sort=False):
+        g = g.set_index("candidate").loc[list(order)]
+        for key in ("nn_distance_ratio", "two_sample_accuracy", "label_agreement_synthetic"):
+            out[(task, DIAGNOSTIC_LABEL[key])] = g[key].round(2)
+        out[(task, DIAGNOSTIC_LABEL["label_agreement_heldout"])] = g["label_agreement_heldout"].round(2)
+    df = pd.DataFrame(out)
+    df.columns = pd.MultiIndex.from_tuples(df.columns, names=["dataset", "measure"])
+    df.index.name = "candidate"
+    return df
