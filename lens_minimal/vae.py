@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import trange
 
+from . import vae_store
 from .io import LensInputError, check_embeddings
 
 
@@ -129,10 +130,19 @@ def train_vae(
 ) -> tuple[PreferenceVAE, dict[str, list[float]]]:
     """Train a `PreferenceVAE` on seed pairs; returns the model (eval mode) and per-epoch loss history.
 
-    `progress` shows a bar over epochs (only on a terminal)."""
+    `progress` shows a bar over epochs (only on a terminal). When `vae_store` is on (the book build),
+    a fit made before on the same bytes, config and seed is loaded instead, with the same numbers;
+    its history's "seconds" is then the original fit's."""
     config = config or VAEConfig()
     check_embeddings(e_chosen, "e_chosen")
     check_embeddings(e_rejected, "e_rejected", dim=e_chosen.shape[1])
+    entry = vae_store.key(e_chosen, e_rejected, config, seed) if vae_store.folder() else None
+    stored = vae_store.load(entry) if entry else None
+    if stored is not None:
+        vae = PreferenceVAE(e_chosen.shape[1], config)
+        vae.load_state_dict(stored["state"])
+        torch.set_rng_state(stored["rng_state"])
+        return vae.eval(), stored["history"]
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     vae = PreferenceVAE(e_chosen.shape[1], config)
@@ -156,4 +166,6 @@ def train_vae(
         for k, v in sums.items():
             history[k].append(v)
     history["seconds"].append(time.perf_counter() - start)
+    if entry:
+        vae_store.save(entry, vae.state_dict(), history)
     return vae.eval(), history

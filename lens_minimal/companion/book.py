@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import papermill
 
-from .. import paths
+from .. import paths, vae_store
 from ..io import LensInputError, atomic_path, read_yaml
 from . import pages, results
 
@@ -42,6 +42,7 @@ EXECUTED_DIR = paths.BOOK_DIR / "executed"          # executed notebooks (build 
 FAILED_DIR = paths.BOOK_DIR / "_failed"             # a failed notebook's output, for debugging
 GENERATED_DIR = pages.GENERATED_DIR                  # text generated at build time (headline, status, CLI help)
 HTML_DIR = paths.REPO_ROOT / "_build" / "html"
+VAE_STORE_DIR = paths.REPO_ROOT / "_build" / "vae_store"   # fits shared by the chapters of one build
 KERNEL = "python3"
 # Parameters the build sets itself (every notebook declares them); profiles may not set them.
 INJECTED = ("profile", "results_root", "figures_root")
@@ -345,11 +346,12 @@ def build(
     times: dict[str, float] = {}
     for n in todo:                  # a notebook that fails has no status, not an old one
         (EXECUTED_DIR / f"{n}.status.json").unlink(missing_ok=True)
-    for wave in schedule(todo):
-        for name, seconds in execute_many(wave, params, workers=workers, threads=threads):
-            times[name] = seconds
-            print(f"[book] {name} done in {seconds:.1f} s", flush=True)
-            _report_reference(name, profile, update_reference, seconds)
+    with fresh_vae_store(profile):
+        for wave in schedule(todo):
+            for name, seconds in execute_many(wave, params, workers=workers, threads=threads):
+                times[name] = seconds
+                print(f"[book] {name} done in {seconds:.1f} s", flush=True)
+                _report_reference(name, profile, update_reference, seconds)
     times = {n: times[n] for n in todo}                  # book order, not the order they finished in
 
     if render:
@@ -358,6 +360,25 @@ def build(
             times["jupyter-book build + check"] = time.perf_counter() - start
     _print_times(times, profile, time.perf_counter() - wall)
     return times
+
+
+@contextlib.contextmanager
+def fresh_vae_store(profile: str) -> Iterator[Path]:
+    """An empty `vae_store` folder for this build, named (for the block) in the environment that the
+    notebook kernels inherit: chapters share VAE fits within one build, never across builds, so a
+    build's times are those of a build from scratch."""
+    store = VAE_STORE_DIR / profile
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    before = os.environ.get(vae_store.ENV)
+    os.environ[vae_store.ENV] = str(store)
+    try:
+        yield store
+    finally:
+        if before is None:
+            os.environ.pop(vae_store.ENV, None)
+        else:
+            os.environ[vae_store.ENV] = before
 
 
 def render_book(profile: str, names: list[str]) -> bool:
