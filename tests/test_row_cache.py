@@ -41,3 +41,27 @@ def test_missing_or_broken_entry_is_a_clear_error(tmp_path):
         row_cache.load_entry("y", PARAMS, [0], root=tmp_path)
     with pytest.raises(LensInputError, match="bad name"):
         row_cache.entry_path("../z")
+
+
+def _lm_row(seed, bon):
+    return {"task": "instructions", "method": "reward_lm_lora", "ratio": 1, "seed": seed, "bon_gold": bon,
+            "pairwise_accuracy": 0.6, "seconds_train": 600.0, "n_trainable": 1234}
+
+
+def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on_the_same_seeds(tmp_path):
+    from lens_minimal.companion import text_rows
+
+    params = text_rows.reward_lm_params("instructions", True, 1, None, None, {"epochs": 1.0}, None)
+    row_cache.save_entry("reward_lm_instructions_lora_r1", params, [1], {"rows": [_lm_row(1, 0.7)]}, 60.0, root=tmp_path)
+    rows = text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [1], 1.0, root=tmp_path)
+    cells = {"instructions": {"none": {"1": {"bon_gold": [0.5, 0.6, 0.9]}}}}     # seeds 0, 1, 2
+    lens = {"instructions": {"4": {"bon_gold": [0.1, 0.2, 0.3]}, "8": {"bon_gold": [0.4, 0.55, 0.8]}}}
+    frame = text_rows.reward_lm_frame(rows, cells, lens, seeds=[0, 1, 2])
+    line = frame.loc[("instructions", "reward_lm_lora", "1x")]
+    assert line["n seeds"] == 1 and line["Best-of-N gold"] == 0.7
+    assert line["none, same seeds"] == 0.6 and line["LENS 8x, same seeds"] == 0.55    # seed 1's values
+    assert line["train minutes"] == 10.0
+    with pytest.raises(LensInputError, match="lm_config.epochs"):
+        text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [1], 2.0, root=tmp_path)
+    with pytest.raises(LensInputError, match="kind 'qlora'"):
+        text_rows.load_reward_lm_rows({"instructions": {"qlora": [1]}}, [1], 1.0, root=tmp_path)

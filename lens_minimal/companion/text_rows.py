@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from .. import paths
+from ..io import LensInputError
 from ..annotators import agreement_with_gold, candidate_pairs
 from ..baselines import make_augmenter
 from ..config import from_dict
@@ -284,8 +285,6 @@ def cells_from_rows(rows: list[dict], metrics: Sequence[str] = ("bon_gold", "pai
 def lens_cells_from_table1(record: dict, tasks: Sequence[str], seeds: Sequence[int]) -> dict:
     """LENS cells {task: {ratio: {metric: [per seed]}}} of a Table 1 result/reference, restricted to `seeds`;
     an error when Table 1 was not run at those seeds or tasks."""
-    from ..io import LensInputError
-
     have = record["seeds"]
     missing = [s for s in seeds if s not in have]
     if missing or any(t not in record["numbers"]["cells"] for t in tasks):
@@ -328,6 +327,46 @@ def load_simulated_rows(tasks: Sequence[str], agreements: Sequence[float], ratio
         print(f"{t}: cache entry of {prov['date']}, commit {prov['git_commit'][:12]}, "
               f"{prov['wall_seconds']:.0f} s on {prov['hardware']['cpu']}")
     return rows
+
+
+def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: Sequence[int], epochs: float = 1.0,
+                        root: str | Path | None = None) -> list[dict]:
+    """Rows of the fine-tuned and LoRA reward models from the cache: `runs` = {task: {"full"|"lora": [ratios]}},
+    each entry as `reward-lm` wrote it (whole seed split, whole test set, `epochs`, judge labels above 1x);
+    an entry with other parameters or seeds is refused. Prints each entry's provenance."""
+    rows: list[dict] = []
+    for t, kinds in runs.items():
+        for kind, ratios in kinds.items():
+            if kind not in ("full", "lora"):
+                raise LensInputError(f"reward_lm[{t!r}]: kind {kind!r} is not 'full' or 'lora'")
+            for r in ratios:
+                labels = f"judge_labels_{t}" if r > 1 else None
+                name = f"reward_lm_{t}_{kind}_r{r}"
+                entry = row_cache.load_entry(name, reward_lm_params(t, kind == "lora", r, None, None, {"epochs": epochs}, labels),
+                                             list(seeds), root)
+                prov = entry["provenance"]
+                print(f"{name}: {prov['date']}, commit {prov['git_commit'][:12]}, {prov['wall_seconds'] / 60:.0f} min "
+                      f"on {prov['hardware']['cpu']} ({prov.get('torch_threads', '?')} thread)")
+                rows += entry["payload"]["rows"]
+    return rows
+
+
+def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], cells: Mapping[str, Any], lens_cells: Mapping[str, Any],
+                    seeds: Sequence[int]) -> pd.DataFrame:
+    """One line per fine-tuned / LoRA cell: its seeds, Best-of-N gold and pairwise accuracy, and beside them
+    no augmentation (1x) and LENS at its largest ratio on the SAME seeds, read from `cells`/`lens_cells`
+    (whose seeds are `seeds`). Cost columns: training minutes, trainable parameters."""
+    table = []
+    for (t, method, r), grp in pd.DataFrame(lm_rows).groupby(["task", "method", "ratio"]):
+        pos = [list(seeds).index(s) for s in grp["seed"]]
+        pick = lambda cell, m: float(np.mean([cell[m][k] for k in pos]))  # noqa: E731
+        top = max(lens_cells[t], key=int)
+        table.append({"task": t, "row": method, "ratio": f"{r}x", "n seeds": len(grp),
+                      "Best-of-N gold": grp["bon_gold"].mean(), "pairwise accuracy": grp["pairwise_accuracy"].mean(),
+                      "none, same seeds": pick(cells[t]["none"]["1"], "bon_gold"),
+                      f"LENS {top}x, same seeds": pick(lens_cells[t][top], "bon_gold"),
+                      "train minutes": grp["seconds_train"].mean() / 60, "trainable parameters": int(grp["n_trainable"].iloc[0])})
+    return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
 def reference_picks(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
