@@ -65,3 +65,38 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
         text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [1], 2.0, root=tmp_path)
     with pytest.raises(LensInputError, match="kind 'qlora'"):
         text_rows.load_reward_lm_rows({"instructions": {"qlora": [1]}}, [1], 1.0, root=tmp_path)
+
+
+def test_self_rewarding_rows_and_their_difference_from_lens(tmp_path):
+    from lens_minimal.companion import text_rows
+
+    params = {"task": "instructions", "labels_entry": "judge_labels_instructions", "ratios": [2], "config": {}}
+    judged = [{"task": "instructions", "method": "text_aug", "annotator": "smollm2_judge", "ratio": 2, "seed": s,
+               "bon_gold": b, "pairwise_accuracy": 0.6} for s, b in ((0, 0.50), (1, 0.52), (2, 0.54))]
+    row_cache.save_entry("mlp_judge_instructions", params, [0, 1, 2], {"rows": judged}, 5.0, root=tmp_path)
+    rows = text_rows.load_judge_rows({"instructions": [2]}, [0, 1, 2], {}, root=tmp_path)
+    cells = text_rows.cells_from_rows(rows)
+    assert cells["instructions"]["smollm2_judge"]["2"]["bon_gold"] == [0.50, 0.52, 0.54]
+    lens = {"instructions": {"2": {"bon_gold": [0.60, 0.62, 0.64]}, "4": {"bon_gold": [0.0, 0.0, 0.0]}}}
+    diffs = text_rows.judge_differences(cells, lens, ["instructions"], [2, 4])
+    assert list(diffs) == ["instructions@2"] and abs(diffs["instructions@2"]["mean"] + 0.10) < 1e-12
+    assert diffs["instructions@2"]["hi"] < 0
+    with pytest.raises(LensInputError, match="seeds"):
+        text_rows.load_judge_rows({"instructions": [2]}, [0, 1], {}, root=tmp_path)
+
+
+def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
+    import pandas as pd
+
+    from lens_minimal.companion import text_rows
+
+    frame = pd.DataFrame([{"task": "instructions", "row": "reward_lm_lora", "ratio": "1x", "n seeds": 1, "Best-of-N gold": 0.7,
+                           "pairwise accuracy": 0.6, "none, same seeds": 0.65, "LENS 8x, same seeds": 0.66,
+                           "train minutes": 15.0, "trainable parameters": 10}]).set_index(["task", "row", "ratio"])
+    costs = {"seconds_per_epoch_full": 2400.0, "seconds_per_epoch_lora": 900.0, "texts_per_second_score": 10.0}
+    words = text_rows.reward_lm_markdown(frame, costs, {"instructions": {"full": [1], "lora": [1, 4]}}, n_test_texts=600)
+    lines = words.splitlines()
+    assert len(lines) == 3
+    assert "LoRA, 1x" in lines[0] and "0.700" in lines[0] and "0.650" in lines[0] and "LENS 8x" in lines[0] and "one seed has no interval" in lines[0]
+    assert "fully fine-tuned, 1x**: not run" in lines[1] and "about 41 min" in lines[1]     # 40 min epoch + 1 min scoring
+    assert "LoRA, 4x**: not run" in lines[2] and "about 61 min" in lines[2]                # 4 x 15 + 1

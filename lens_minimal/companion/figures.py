@@ -214,10 +214,12 @@ def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mappin
 
 def plot_gold_vs_agreement(ax, agreements: Sequence[float], text_aug: Mapping[float, Sequence[float]],
                            lens: Sequence[float], none: Sequence[float], title: str,
-                           judge: tuple[float, float, float] | None = None) -> None:
+                           judge: tuple[float, float, float] | None = None,
+                           judged: Sequence[float] | None = None) -> None:
     """Best-of-N gold of text augmentation against the annotator's agreement with gold (mean and 95%
     t-interval over seeds), LENS at the same ratio as a horizontal band, no augmentation as a dashed line,
-    and the SmolLM2 judge's measured agreement (value, interval low, high) as a shaded vertical strip."""
+    and the SmolLM2 judge's measured agreement (value, interval low, high) as a shaded vertical strip;
+    `judged`: per-seed Best-of-N gold of text augmentation labelled by that judge, drawn at its agreement."""
     from ..evaluation import t_halfwidth
 
     means = [float(np.mean(text_aug[a])) for a in agreements]
@@ -230,6 +232,9 @@ def plot_gold_vs_agreement(ax, agreements: Sequence[float], text_aug: Mapping[fl
     if judge is not None:
         ax.axvspan(judge[1], judge[2], color="#1b7837", alpha=0.2, lw=0)
         ax.axvline(judge[0], color="#1b7837", lw=1, label="SmolLM2 judge's agreement")
+        if judged is not None:
+            ax.errorbar([judge[0]], [float(np.mean(judged))], yerr=[t_halfwidth(np.asarray(judged))], marker="s",
+                        capsize=3, color="#1b7837", ls="none", label="text augmentation (SmolLM2 judge)")
     ax.set_xlabel("annotator agreement with gold")
     ax.set_ylabel("Best-of-N gold reward")
     ax.set_title(title, fontsize=10)

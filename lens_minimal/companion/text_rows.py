@@ -329,6 +329,20 @@ def load_simulated_rows(tasks: Sequence[str], agreements: Sequence[float], ratio
     return rows
 
 
+def load_judge_rows(judge_mlp: Mapping[str, Sequence[int]], seeds: Sequence[int], config: dict,
+                    root: str | Path | None = None) -> list[dict]:
+    """Rows of the embedding MLP trained on seed pairs + pool pairs labelled by the SmolLM2 judge (the
+    self-rewarding row), from the cache: `judge_mlp` = {task: [ratios]}, as `text_rows judge --ratios` wrote them."""
+    rows: list[dict] = []
+    for t, ratios in judge_mlp.items():
+        entry = row_cache.load_entry(f"mlp_judge_{t}", {"task": t, "labels_entry": f"judge_labels_{t}",
+                                                        "ratios": [int(r) for r in ratios], "config": config}, list(seeds), root)
+        prov = entry["provenance"]
+        print(f"mlp_judge_{t}: {prov['date']}, commit {prov['git_commit'][:12]}, {prov['wall_seconds']:.0f} s")
+        rows += entry["payload"]["rows"]
+    return rows
+
+
 def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: Sequence[int], epochs: float = 1.0,
                         root: str | Path | None = None) -> list[dict]:
     """Rows of the fine-tuned and LoRA reward models from the cache: `runs` = {task: {"full"|"lora": [ratios]}},
@@ -369,6 +383,34 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], cells: Mapping[str, An
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
+def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, float], wanted: Mapping[str, Mapping[str, Sequence[int]]],
+                       n_test_texts: int) -> str:
+    """What was run of the fine-tuned / LoRA rows and what it shows, and for every wanted cell not run,
+    its cost estimated from the measured per-epoch and scoring costs (`costs`, one thread)."""
+    words = []
+    for (t, method, ratio), line in frame.iterrows():
+        kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
+        none_col = line["none, same seeds"]
+        lens_col = next(c for c in line.index if c.startswith("LENS"))
+        n, plural = int(line["n seeds"]), "s" if int(line["n seeds"]) > 1 else ""
+        caveat = "one seed has no interval: read it as one draw, not as a difference" if n == 1 else \
+            f"{n} seeds: read the differences against the spread over seeds, not as settled"
+        words.append(f"- **{t}, {kind}, {ratio}** ({n} seed{plural}, {line['train minutes']:.0f} min of training): "
+                     f"Best-of-N gold {line['Best-of-N gold']:.3f}, against {none_col:.3f} for the embedding MLP without "
+                     f"augmentation and {line[lens_col]:.3f} for {lens_col.split(',')[0]} on the same seed{plural}; {caveat}.")
+    done = {(t, m.split("_")[-1], int(r[:-1])) for t, m, r in frame.index}
+    score_minutes = n_test_texts / costs["texts_per_second_score"] / 60
+    for t, kinds in wanted.items():
+        for kind in ("full", "lora"):
+            for r in kinds.get(kind, []):
+                if (t, kind, r) not in done:
+                    epoch = costs[f"seconds_per_epoch_{kind}"] / 60 * r
+                    words.append(f"- **{t}, {'LoRA' if kind == 'lora' else 'fully fine-tuned'}, {r}x**: not run; one seed would "
+                                 f"take about {epoch + score_minutes:.0f} min on one thread ({epoch:.0f} min for one epoch over "
+                                 f"{r}x the seed pairs, {score_minutes:.0f} min to score the test responses).")
+    return "\n".join(words)
+
+
 def reference_picks(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
     """Per task, the gold reward of a random and of the oracle pick (the same in every row of a task)."""
     return {t: {k: float(np.mean([r[k] for r in rows if r["task"] == t])) for k in ("bon_random", "bon_oracle")}
@@ -393,10 +435,32 @@ def cells_frame(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], tasks: 
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
+def judge_differences(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], tasks: Sequence[str],
+                      ratios: Sequence[int]) -> dict[str, dict[str, float]]:
+    """{"task@ratio": paired difference over seeds of (text augmentation labelled by the SmolLM2 judge - LENS)}
+    in Best-of-N gold, for every task and ratio where both were run."""
+    out = {}
+    for t in tasks:
+        for r in ratios:
+            judged = cells.get(t, {}).get("smollm2_judge", {}).get(str(r))
+            if judged is not None and str(r) in lens_cells.get(t, {}):
+                out[f"{t}@{r}"] = ledger.paired_difference(judged["bon_gold"], lens_cells[t][str(r)]["bon_gold"])
+    return out
+
+
+def n_test_texts(task: str) -> int:
+    """Responses in the task's shipped test set (what a text reward model must score once per evaluation)."""
+    from ..text.shipped import load_shipped_text
+
+    return sum(len(r["responses"]) for r in load_shipped_text(task, "test"))
+
+
 def crossover_markdown(crossing: Mapping[str, float | None], diffs: Mapping[str, Mapping[str, Mapping[str, float]]],
-                       agreements: Sequence[float], judged: Mapping[str, Mapping[str, Any]]) -> str:
+                       agreements: Sequence[float], judged: Mapping[str, Mapping[str, Any]],
+                       judge_diffs: Mapping[str, Mapping[str, float]] | None = None) -> str:
     """The crossover sentences, written from the numbers: per task and ratio, where text augmentation
-    overtakes LENS (or on which side it stays), then the judge's measured agreement."""
+    overtakes LENS (or on which side it stays), then the judge's measured agreement and, where it was
+    run, text augmentation with the judge's own labels against LENS (`judge_differences`)."""
     low, high = min(agreements), max(agreements)
     words = []
     for key, a in crossing.items():
@@ -411,4 +475,8 @@ def crossover_markdown(crossing: Mapping[str, float | None], diffs: Mapping[str,
     for t, j in judged.items():
         words.append(f"- The SmolLM2 judge agrees with gold on {j['agreement']:.2f} of {j['n_distinct_gold']} {t} pairs "
                      f"(95% interval {j['ci_low']:.2f} to {j['ci_high']:.2f}).")
+    for key, d in (judge_diffs or {}).items():
+        t, r = key.split("@")
+        words.append(f"- **{t}, {r}x, labelled by the SmolLM2 judge itself** (self-rewarding): text augmentation minus "
+                     f"LENS {ledger.format_difference(d)}: {ledger.compare_words(d)}.")
     return "\n".join(words)
