@@ -109,3 +109,22 @@ def test_full_fine_tuning_end_to_end_learns_and_evaluates(tiny_model_dir, tmp_pa
     test_rows = [{"prompt": p, "responses": [g, b, "hi"], "gold": [1.0, 0.0, 0.5]} for p, g, b in zip(PROMPTS, GOOD, BAD)]
     out = evaluate_reward_lm(model, tok, test_rows)
     assert out["bon_gold"] == pytest.approx(1.0) and out["pairwise_accuracy"] > 0.5 and out["bon_oracle"] == 1.0
+
+
+def test_resumed_training_reports_the_seconds_of_every_session(tiny_model_dir, tmp_path):
+    import json
+
+    from lens_minimal.text.reward_lm import ELAPSED_FILE
+
+    ds_args = (PROMPTS * 2, GOOD * 2, BAD * 2)
+    first_cfg = RewardLMConfig(lr=1e-3, batch_size=2, max_steps=2, save_steps=2)
+    model, tok = load_reward_lm(str(tiny_model_dir), first_cfg, seed=0)
+    info1 = train_reward_lm(model, tok, pair_dataset(tok, *ds_args), tmp_path / "run", first_cfg)
+    record = json.loads((tmp_path / "run" / "checkpoint-2" / ELAPSED_FILE).read_text())
+    assert record["step"] == 2 and 0 < record["seconds"] <= info1["seconds"]
+    (tmp_path / "run" / "checkpoint-2" / ELAPSED_FILE).write_text(json.dumps({"seconds": 1000.0, "step": 2}))  # a long first session
+    cfg = RewardLMConfig(lr=1e-3, batch_size=2, max_steps=4, save_steps=2)
+    model, tok = load_reward_lm(str(tiny_model_dir), cfg, seed=0)
+    info2 = train_reward_lm(model, tok, pair_dataset(tok, *ds_args), tmp_path / "run", cfg)
+    assert info2["resumed"] and info2["steps"] == 4
+    assert 1000.0 < info2["seconds"] < 1000.0 + 120

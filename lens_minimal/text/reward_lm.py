@@ -108,11 +108,42 @@ def pair_dataset(tokenizer, prompts: Sequence[str], chosen: Sequence[str], rejec
                               "rejected_ids": encode(tokenizer, prompts, rejected, max_length)})
 
 
+ELAPSED_FILE = "lens_elapsed.json"   # in each checkpoint: training seconds up to that checkpoint, over all sessions
+
+
+def _elapsed_callback(start: float, before: float):
+    """A `TrainerCallback` that writes, into each checkpoint it follows, the training seconds so far
+    (`before`, from the checkpoint resumed, plus this session's), so a resumed run reports its whole cost."""
+    import json
+
+    from transformers import TrainerCallback
+
+    class RecordElapsed(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / ELAPSED_FILE).write_text(json.dumps({"seconds": before + time.perf_counter() - start,
+                                                               "step": state.global_step}))
+
+    return RecordElapsed()
+
+
+def _elapsed_before(output_dir: Path) -> float:
+    """Training seconds recorded in the newest checkpoint of `output_dir` (0 when none, or none recorded)."""
+    import json
+
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    record = checkpoints[-1] / ELAPSED_FILE if checkpoints else None
+    return float(json.loads(record.read_text())["seconds"]) if record is not None and record.is_file() else 0.0
+
+
 def train_reward_lm(model, tokenizer, train, output_dir: str | Path, config: RewardLMConfig | None = None,
                     seed: int = 0, progress: bool = False) -> dict:
     """Train with TRL's `RewardTrainer` on CPU; resumes from the newest checkpoint in `output_dir`.
 
-    Returns {"seconds", "steps", "train_loss", "resumed"}. Save the trained model with `save_reward_lm`.
+    Returns {"seconds", "steps", "train_loss", "resumed"}: "seconds" is the whole training time, the
+    sessions before a resume included (as recorded in the checkpoint resumed; work after the last
+    checkpoint of an interrupted session is lost and not counted). Save the model with `save_reward_lm`.
     """
     from trl import RewardConfig, RewardTrainer
 
@@ -126,12 +157,14 @@ def train_reward_lm(model, tokenizer, train, output_dir: str | Path, config: Rew
         dataloader_num_workers=0, disable_tqdm=not progress, center_rewards_coefficient=None,
         bf16=False,   # TRL defaults to bf16 autocast, on CPU too; we train and score in float32
     )
-    trainer = RewardTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     resume = any(output_dir.glob("checkpoint-*"))
+    before = _elapsed_before(output_dir) if resume else 0.0
     t0 = time.perf_counter()
+    trainer = RewardTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
+                            callbacks=[_elapsed_callback(t0, before)])
     out = trainer.train(resume_from_checkpoint=True if resume else None)
-    return {"seconds": time.perf_counter() - t0, "steps": int(out.global_step), "train_loss": float(out.training_loss),
-            "resumed": resume}
+    return {"seconds": before + time.perf_counter() - t0, "steps": int(out.global_step),
+            "train_loss": float(out.training_loss), "resumed": resume}
 
 
 def save_reward_lm(model, tokenizer, path: str | Path) -> None:
