@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .io import LensInputError, check_embeddings
+from .vae import fit_on_pairs
 
 
 @dataclass
@@ -106,22 +107,7 @@ def train_code_vae(e_chosen: torch.Tensor, e_rejected: torch.Tensor, config: Cod
     model = CodeVAE(e_chosen.shape[1], config)
     model.fit_standardizer(torch.cat([e_chosen, e_rejected]))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    n = e_chosen.shape[0]
-    history: dict[str, list[float]] = {"loss": [], "recon": [], "tv": []}
-    model.train()
-    for _ in range(config.epochs):
-        perm = torch.randperm(n, generator=gen)
-        sums = dict.fromkeys(history, 0.0)
-        for b in range(0, n, config.batch_size):
-            idx = perm[b: b + config.batch_size]
-            parts = model.loss(e_chosen[idx], e_rejected[idx], generator=gen)
-            opt.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            opt.step()
-            for key in sums:
-                sums[key] += parts[key].item() * len(idx) / n
-        for key, v in sums.items():
-            history[key].append(v)
+    history = fit_on_pairs(model, opt, e_chosen, e_rejected, config.epochs, config.batch_size, gen, ("loss", "recon", "tv"))
     return model.eval(), history
 
 

@@ -124,6 +124,30 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def fit_on_pairs(model: nn.Module, opt: torch.optim.Optimizer, e_chosen: torch.Tensor, e_rejected: torch.Tensor,
+                 epochs: int, batch_size: int, generator: torch.Generator, keys: tuple[str, ...],
+                 progress: bool = False) -> dict[str, list[float]]:
+    """The epoch loop of a pair autoencoder: shuffled mini-batches of pairs, `model.loss(c, r, generator)`
+    -> dict of scalars with "loss" optimised; returns the per-epoch means of `keys`."""
+    n = e_chosen.shape[0]
+    history: dict[str, list[float]] = {k: [] for k in keys}
+    model.train()
+    for _ in trange(epochs, desc=type(model).__name__, disable=None if progress else True, leave=False):
+        perm = torch.randperm(n, generator=generator)
+        sums = dict.fromkeys(keys, 0.0)
+        for b in range(0, n, batch_size):
+            idx = perm[b: b + batch_size]                                      # (B,) pair rows
+            parts = model.loss(e_chosen[idx], e_rejected[idx], generator=generator)
+            opt.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            opt.step()
+            for k in keys:
+                sums[k] += parts[k].item() * len(idx) / n
+        for k, v in sums.items():
+            history[k].append(v)
+    return history
+
+
 def train_vae(
     e_chosen: torch.Tensor, e_rejected: torch.Tensor, config: VAEConfig | None = None, seed: int = 0,
     progress: bool = False,
@@ -148,24 +172,10 @@ def train_vae(
     vae = PreferenceVAE(e_chosen.shape[1], config)
     vae.fit_standardizer(torch.cat([e_chosen, e_rejected]))
     opt = torch.optim.Adam(vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    n = e_chosen.shape[0]
-    history: dict[str, list[float]] = {"loss": [], "recon": [], "kl": [], "w2": [], "seconds": []}
     start = time.perf_counter()
-    vae.train()
-    for _ in trange(config.epochs, desc="VAE", disable=None if progress else True, leave=False):
-        perm = torch.randperm(n, generator=gen)
-        sums = {k: 0.0 for k in ("loss", "recon", "kl", "w2")}
-        for b in range(0, n, config.batch_size):
-            idx = perm[b: b + config.batch_size]
-            parts = vae.loss(e_chosen[idx], e_rejected[idx], generator=gen)
-            opt.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            opt.step()
-            for k in sums:
-                sums[k] += parts[k].item() * len(idx) / n
-        for k, v in sums.items():
-            history[k].append(v)
-    history["seconds"].append(time.perf_counter() - start)
+    history = fit_on_pairs(vae, opt, e_chosen, e_rejected, config.epochs, config.batch_size, gen,
+                           ("loss", "recon", "kl", "w2"), progress)
+    history["seconds"] = [time.perf_counter() - start]
     if entry:
         vae_store.save(entry, vae.state_dict(), history)
     return vae.eval(), history
