@@ -45,7 +45,11 @@ def test_headline_counts_every_verdict_and_shows_only_the_headline_claims():
               ledger.Judgement(_claim("d"), "-", ledger.NOT_TESTED)]
     text = pages.headline_markdown(judged, "default", "0123456789abcdef+dirty")
     assert text.startswith(":::{admonition} Headline result of this build (default profile, commit `0123456789ab+dirty`)")
-    assert "Of the 3 claims our runs test, **2 reproduced**, 0 partly and **1 not reproduced**; 1 more are" in text
+    assert ("Our runs test 3 claims and give 3 verdicts: **2 reproduced**, 0 partly and **1 not reproduced**; "
+            "1 more claim is not tested yet") in text
+    twice = judged + [ledger.Judgement(_claim("a", "A wins"), "0.70 vs 0.71", "not reproduced")]   # a second stand-in
+    assert ("Our runs test 3 claims and give 4 verdicts (a claim about a dataset with two stand-ins gets one verdict "
+            "on each): **2 reproduced**, 0 partly and **2 not reproduced**") in pages.headline_markdown(twice, "default", "abc")
     assert "| A wins | 1 vs 2 | 0.61 vs 0.60 (diff +0.01) | **not reproduced** |" in text
     assert "| B is \\| faster | 1 vs 2 | 166x | **reproduced** |" in text
     assert "text of c" not in text and "[claims ledger](executed/claims_ledger.ipynb)" in text

@@ -117,9 +117,13 @@ def headline_markdown(judgements: Sequence[ledger.Judgement], profile: str, comm
     if profile != "default":
         lines += [f"*The {profile} profile checks the machinery on small or synthetic data: its numbers say "
                   "nothing about the paper. `make book` builds the default profile.*", ""]
-    lines += [f"Of the {tested} claims our runs test, **{counts['reproduced']} reproduced**, {counts['partly']} "
-              f"partly and **{counts['not reproduced']} not reproduced**; {counts[ledger.NOT_TESTED]} more are "
-              f"not tested yet. The paper's main claims:", "",
+    claims_tested = len({j.claim.id for j in judgements if j.verdict != ledger.NOT_TESTED})
+    claims_untested = len({j.claim.id for j in judgements if j.verdict == ledger.NOT_TESTED})
+    twice = " (a claim about a dataset with two stand-ins gets one verdict on each)" if tested > claims_tested else ""
+    lines += [f"Our runs test {claims_tested} claims and give {tested} verdicts{twice}: "
+              f"**{counts['reproduced']} reproduced**, {counts['partly']} partly and **{counts['not reproduced']} not "
+              f"reproduced**; {claims_untested} more claim{'s are' if claims_untested != 1 else ' is'} not tested yet. "
+              "The paper's main claims:", "",
               "| Claim | Paper | Ours | Verdict |", "|---|---|---|---|"]
     for j in judgements:
         if j.claim.headline:
