@@ -100,3 +100,19 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
     assert "LoRA, 1x" in lines[0] and "0.700" in lines[0] and "0.650" in lines[0] and "LENS 8x" in lines[0] and "one seed has no interval" in lines[0]
     assert "fully fine-tuned, 1x**: not run" in lines[1] and "about 41 min" in lines[1]     # 40 min epoch + 1 min scoring
     assert "LoRA, 4x**: not run" in lines[2] and "about 61 min" in lines[2]                # 4 x 15 + 1
+
+
+def test_table2_prices_judge_labelling_at_the_cached_measured_rate(tmp_path):
+    from lens_minimal.companion import table2, text_rows
+
+    params = text_rows.judge_params("instructions", 10, 3)
+    row_cache.save_entry("judge_labels_instructions", params, [], {"pairs_per_second": 2.0, "n_pairs": 30}, 15.0, root=tmp_path)
+    judged = table2.measured_judge("instructions", 10, 3, root=tmp_path)
+    assert judged["pairs_per_second"] == 2.0 and judged["n_pairs"] == 30
+    with pytest.raises(LensInputError, match="pairs_per_prompt"):
+        table2.measured_judge("instructions", 10, 1, root=tmp_path)
+    seconds = {"text_generate": 1.0, "text_label": 0.0, "text_embed": 2.0, "reward_model": 3.0}
+    frame = table2.parts_frame(seconds, 4.0, 5.0, judged, n_new_pairs=700)
+    row = frame.loc[("text", "or label the (r−1)·N new pairs with the SmolLM2 judge")]
+    assert row["seconds"] == 350.0 and "30 judged pairs" in row["how"]
+    assert len(table2.parts_frame(seconds, 4.0, 5.0)) == 6

@@ -156,17 +156,36 @@ def _paper_value(value: float, unit: str) -> str:
     return f"{value:g}" + (" h" if unit == "hours" else "")
 
 
-def parts_frame(seconds: Mapping[str, float], seconds_vae_fit: float, seconds_synthesis: float) -> pd.DataFrame:
-    """Each step of both pipelines, how we obtained its seconds, and the seconds."""
+def measured_judge(task: str, n_prompts: int, pairs_per_prompt: int, root: Any = None) -> dict[str, Any]:
+    """The SmolLM2 judge's measured labelling rate, from the text-rows cache entry `judge_labels_<task>`
+    (refused unless computed with these parameters): {"pairs_per_second", "n_pairs", "cpu", "threads"}."""
+    from . import row_cache, text_rows
+
+    entry = row_cache.load_entry(f"judge_labels_{task}", text_rows.judge_params(task, n_prompts, pairs_per_prompt), [], root)
+    p, prov = entry["payload"], entry["provenance"]
+    return {"pairs_per_second": p["pairs_per_second"], "n_pairs": p["n_pairs"], "cpu": prov["hardware"]["cpu"],
+            "threads": prov.get("torch_threads")}
+
+
+def parts_frame(seconds: Mapping[str, float], seconds_vae_fit: float, seconds_synthesis: float,
+                judge: Mapping[str, Any] | None = None, n_new_pairs: int = 0) -> pd.DataFrame:
+    """Each step of both pipelines, how we obtained its seconds, and the seconds. With `judge`
+    (`measured_judge`), one more row: labelling the `n_new_pairs` new pairs with the SmolLM2 judge
+    instead of the gold programs, at its rate measured over a whole run of the judge."""
     extrapolated = "extrapolated: m·N × measured s/response"
-    return pd.DataFrame([
+    rows = [
         ("text", "sample m·N new responses", extrapolated, seconds["text_generate"]),
         ("text", "label them (gold programs)", extrapolated, seconds["text_label"]),
         ("text", "embed them (float32 LLM)", extrapolated, seconds["text_embed"]),
         ("both", "train the reward model on r·N pairs", "measured (LENS run)", seconds["reward_model"]),
         ("latent", "train the VAE", "measured", seconds_vae_fit),
         ("latent", "synthesise r·N pairs", "measured", seconds_synthesis),
-    ], columns=["pipeline", "step", "how", "seconds"]).set_index(["pipeline", "step"])
+    ]
+    if judge:
+        rows.insert(2, ("text", "or label the (r−1)·N new pairs with the SmolLM2 judge",
+                        f"(r−1)·N × rate measured over {judge['n_pairs']:,} judged pairs "
+                        f"({judge['pairs_per_second']:.2f} pairs/s)", n_new_pairs / judge["pairs_per_second"]))
+    return pd.DataFrame(rows, columns=["pipeline", "step", "how", "seconds"]).set_index(["pipeline", "step"])
 
 
 def _say(message: str) -> None:
