@@ -376,10 +376,12 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], cells: Mapping[str, An
         pick = lambda cell, m: float(np.mean([cell[m][k] for k in pos]))  # noqa: E731
         top = max(lens_cells[t], key=int)
         table.append({"task": t, "row": method, "ratio": f"{r}x", "n seeds": len(grp),
-                      "Best-of-N gold": grp["bon_gold"].mean(), "pairwise accuracy": grp["pairwise_accuracy"].mean(),
-                      "none, same seeds": pick(cells[t]["none"]["1"], "bon_gold"),
-                      f"LENS {top}x, same seeds": pick(lens_cells[t][top], "bon_gold"),
-                      "train minutes": grp["seconds_train"].mean() / 60, "trainable parameters": int(grp["n_trainable"].iloc[0])})
+                      "Best-of-N gold": round(grp["bon_gold"].mean(), 3),
+                      "pairwise accuracy": round(grp["pairwise_accuracy"].mean(), 3),
+                      "none, same seeds": round(pick(cells[t]["none"]["1"], "bon_gold"), 3),
+                      f"LENS {top}x, same seeds": round(pick(lens_cells[t][top], "bon_gold"), 3),
+                      "train minutes": round(grp["seconds_train"].mean() / 60, 1),
+                      "trainable parameters": int(grp["n_trainable"].iloc[0])})
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
