@@ -386,9 +386,10 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], cells: Mapping[str, An
 
 
 def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, float], wanted: Mapping[str, Mapping[str, Sequence[int]]],
-                       n_test_texts: int) -> str:
+                       n_test_texts: int, unmeasured: Sequence[str] = ()) -> str:
     """What was run of the fine-tuned / LoRA rows and what it shows, and for every wanted cell not run,
-    its cost estimated from the measured per-epoch and scoring costs (`costs`, one thread)."""
+    its cost estimated from the measured per-epoch and scoring costs (`costs`, one thread); tasks in
+    `unmeasured` (no cost measured, nothing run) get one line saying so."""
     words = []
     for (t, method, ratio), line in frame.iterrows():
         kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
@@ -410,6 +411,9 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, float], wanted: 
                     words.append(f"- **{t}, {'LoRA' if kind == 'lora' else 'fully fine-tuned'}, {r}x**: not run; one seed would "
                                  f"take about {epoch + score_minutes:.0f} min on one thread ({epoch:.0f} min for one epoch over "
                                  f"{r}x the seed pairs, {score_minutes:.0f} min to score the test responses).")
+    for t in unmeasured:
+        words.append(f"- **{t}**: no fine-tuned or LoRA cell run and no cost measured on this task (its texts are "
+                     "longer, so each cell costs more than the estimates above).")
     return "\n".join(words)
 
 
