@@ -117,3 +117,16 @@ def test_table2_prices_judge_labelling_at_the_cached_measured_rate(tmp_path):
     row = frame.loc[("text", "or label the (r−1)·N new pairs with the SmolLM2 judge")]
     assert row["seconds"] == 350.0 and "30 judged pairs" in row["how"]
     assert len(table2.parts_frame(seconds, 4.0, 5.0)) == 6
+
+
+def test_add_seeds_keeps_the_other_seeds_rows_with_their_provenance(tmp_path):
+    params = {"task": "t", "lora": True}
+    row_cache.save_entry("cell", params, [0], {"rows": [{"seed": 0, "bon_gold": 0.7}]}, 60.0, root=tmp_path)
+    entry = row_cache.add_seeds("cell", params, [1], lambda: {"rows": [{"seed": 1, "bon_gold": 0.6}]}, root=tmp_path)
+    assert entry["seeds"] == [0, 1] and [r["bon_gold"] for r in entry["payload"]["rows"]] == [0.7, 0.6]
+    assert all({"git_commit", "date", "hardware"} <= set(r["row_provenance"]) for r in entry["payload"]["rows"])
+    again = row_cache.add_seeds("cell", params, [1], lambda: {"rows": [{"seed": 1, "bon_gold": 0.65}]}, root=tmp_path)
+    assert [r["bon_gold"] for r in again["payload"]["rows"]] == [0.7, 0.65]          # a seed run again replaces its row
+    other = row_cache.add_seeds("cell", dict(params, lora=False), [2], lambda: {"rows": [{"seed": 2, "bon_gold": 0.5}]},
+                                root=tmp_path)
+    assert other["seeds"] == [2] and len(other["payload"]["rows"]) == 1             # other parameters: nothing kept

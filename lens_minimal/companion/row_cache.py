@@ -101,6 +101,30 @@ def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str
     return record
 
 
+def add_seeds(name: str, params: Mapping[str, Any], seeds: list[int], compute: Callable[[], Mapping[str, Any]],
+              root: str | Path | None = None) -> dict:
+    """Run `compute()` -> {"rows": [...]} for `seeds` and store them in entry `name` together with the rows
+    of OTHER seeds already stored there under exactly `params` (an entry with other params is replaced).
+    Every row carries its own provenance (`row_provenance`: commit, date, hardware, wall seconds of its run),
+    so rows computed in different sessions keep theirs; the entry's seeds are the union."""
+    path = entry_path(name, root)
+    kept: list[dict] = []
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if not _differences(old["params"], _plain(params, "params"), "params"):
+            prov = old["provenance"]
+            kept = [dict(r, row_provenance=r.get("row_provenance", {k: prov[k] for k in ("git_commit", "date", "hardware")}))
+                    for r in old["payload"]["rows"] if r["seed"] not in seeds]
+    t0 = time.perf_counter()
+    new = list(compute()["rows"])
+    wall = time.perf_counter() - t0
+    stamp = {"git_commit": git_commit(), "hardware": hardware(),
+             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "wall_seconds": wall}
+    rows = sorted(kept + [dict(r, row_provenance=stamp) for r in new], key=lambda r: r["seed"])
+    save_entry(name, params, sorted({r["seed"] for r in rows}), {"rows": rows}, wall, root)
+    return load_entry(name, params, sorted({r["seed"] for r in rows}), root)
+
+
 def cached(name: str, params: Mapping[str, Any], seeds: list[int], compute: Callable[[], Mapping[str, Any]],
            recompute: bool = False, root: str | Path | None = None) -> dict:
     """`load_entry`, or (with `recompute`) run `compute()` -> payload, store it and return the entry."""

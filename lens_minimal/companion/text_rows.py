@@ -11,7 +11,8 @@ Entries (each `data/cache/text_rows/<name>.json`, params and seeds checked on lo
 - `reward_lm_<task>_<full|lora>`: SmolLM2 itself fine-tuned as a reward model (`text.reward_lm`).
 - `costs`: measured seconds per training step / epoch, scoring and judging throughput.
 
-Run from a shell (one thread; each entry is stored when it finishes, LM training checkpoints):
+Run from a shell (one thread; each entry is stored when it finishes, LM training checkpoints; a
+`reward-lm` run for new seeds adds them to the cell's entry, each row with its own provenance):
 `python -m lens_minimal.companion.text_rows {measure,simulated,judge,reward-lm} --help`.
 """
 from __future__ import annotations
@@ -254,10 +255,11 @@ def main(argv: list[str] | None = None) -> None:
         lm_config = {"epochs": a.epochs}
         kind = "lora" if a.lora else "full"
         labels = f"judge_labels_{a.task}" if a.ratio > 1 else None
-        row_cache.cached(f"reward_lm_{a.task}_{kind}_r{a.ratio}",
-                         reward_lm_params(a.task, a.lora, a.ratio, a.n_train, a.n_test_prompts, lm_config, labels),
-                         ints(a.seeds), lambda: reward_lm_rows(a.task, a.lora, a.ratio, ints(a.seeds), a.n_train,
-                                                               a.n_test_prompts, lm_config, labels), recompute=True)
+        # seeds run later join the seeds already in the entry (same parameters), each row with its provenance
+        row_cache.add_seeds(f"reward_lm_{a.task}_{kind}_r{a.ratio}",
+                            reward_lm_params(a.task, a.lora, a.ratio, a.n_train, a.n_test_prompts, lm_config, labels),
+                            ints(a.seeds), lambda: reward_lm_rows(a.task, a.lora, a.ratio, ints(a.seeds), a.n_train,
+                                                                  a.n_test_prompts, lm_config, labels))
 
 
 if __name__ == "__main__":
