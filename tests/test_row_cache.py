@@ -53,7 +53,7 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
 
     params = text_rows.reward_lm_params("instructions", True, 1, None, None, {"epochs": 1.0}, None)
     row_cache.save_entry("reward_lm_instructions_lora_r1", params, [1], {"rows": [_lm_row(1, 0.7)]}, 60.0, root=tmp_path)
-    rows = text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [1], 1.0, root=tmp_path)
+    rows = text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [0, 1, 2], 1.0, root=tmp_path)   # holds seed 1 of 0-2
     cells = {"instructions": {"none": {"1": {"bon_gold": [0.5, 0.6, 0.9]}}}}     # seeds 0, 1, 2
     lens = {"instructions": {"4": {"bon_gold": [0.1, 0.2, 0.3]}, "8": {"bon_gold": [0.4, 0.55, 0.8]}}}
     frame = text_rows.reward_lm_frame(rows, cells, lens, seeds=[0, 1, 2])
@@ -63,6 +63,8 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
     assert line["train minutes"] == 10.0
     with pytest.raises(LensInputError, match="lm_config.epochs"):
         text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [1], 2.0, root=tmp_path)
+    with pytest.raises(LensInputError, match=r"cached seeds \[1\]; asked for a non-empty subset of \[0, 2\]"):
+        text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [0, 2], 1.0, root=tmp_path)
     with pytest.raises(LensInputError, match="kind 'qlora'"):
         text_rows.load_reward_lm_rows({"instructions": {"qlora": [1]}}, [1], 1.0, root=tmp_path)
 

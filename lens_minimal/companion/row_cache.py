@@ -101,6 +101,20 @@ def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str
     return record
 
 
+def load_entry_seeds(name: str, params: Mapping[str, Any], allowed: list[int], root: str | Path | None = None) -> dict:
+    """`load_entry` for an entry that may hold any non-empty subset of the seeds `allowed` (cells run
+    seed by seed, e.g. fine-tuning); the parameters must still match exactly."""
+    path = entry_path(name, root)
+    try:
+        stored = json.loads(path.read_text())["seeds"] if path.is_file() else []
+    except (json.JSONDecodeError, KeyError):
+        stored = []
+    extra = [s for s in stored if s not in allowed]
+    if path.is_file() and (extra or not stored):
+        raise LensInputError(f"{path}: cached seeds {stored}; asked for a non-empty subset of {list(allowed)}")
+    return load_entry(name, params, stored, root)
+
+
 def add_seeds(name: str, params: Mapping[str, Any], seeds: list[int], compute: Callable[[], Mapping[str, Any]],
               root: str | Path | None = None) -> dict:
     """Run `compute()` -> {"rows": [...]} for `seeds` and store them in entry `name` together with the rows

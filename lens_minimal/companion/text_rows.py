@@ -348,8 +348,9 @@ def load_judge_rows(judge_mlp: Mapping[str, Sequence[int]], seeds: Sequence[int]
 def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: Sequence[int], epochs: float = 1.0,
                         root: str | Path | None = None) -> list[dict]:
     """Rows of the fine-tuned and LoRA reward models from the cache: `runs` = {task: {"full"|"lora": [ratios]}},
-    each entry as `reward-lm` wrote it (whole seed split, whole test set, `epochs`, judge labels above 1x);
-    an entry with other parameters or seeds is refused. Prints each entry's provenance."""
+    each entry as `reward-lm` wrote it (whole seed split, whole test set, `epochs`, judge labels above 1x),
+    with however many of `seeds` it holds (cells are run seed by seed); an entry with other parameters, or
+    a seed outside `seeds`, is refused. Prints each entry's provenance."""
     rows: list[dict] = []
     for t, kinds in runs.items():
         for kind, ratios in kinds.items():
@@ -358,8 +359,8 @@ def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: 
             for r in ratios:
                 labels = f"judge_labels_{t}" if r > 1 else None
                 name = f"reward_lm_{t}_{kind}_r{r}"
-                entry = row_cache.load_entry(name, reward_lm_params(t, kind == "lora", r, None, None, {"epochs": epochs}, labels),
-                                             list(seeds), root)
+                entry = row_cache.load_entry_seeds(name, reward_lm_params(t, kind == "lora", r, None, None, {"epochs": epochs},
+                                                                          labels), list(seeds), root)
                 prov = entry["provenance"]
                 print(f"{name}: {prov['date']}, commit {prov['git_commit'][:12]}, {prov['wall_seconds'] / 60:.0f} min "
                       f"on {prov['hardware']['cpu']} ({prov.get('torch_threads', '?')} thread)")
