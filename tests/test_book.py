@@ -144,6 +144,33 @@ def test_a_failing_notebook_leaves_no_output_only_a_failed_copy(tmp_path, monkey
     assert (tmp_path / "_failed" / "fails.ipynb").exists()         # the error output, for inspection
 
 
+def test_a_kernel_that_dies_while_starting_is_started_again_other_errors_are_not_retried(tmp_path, monkeypatch):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), str(src / "n.ipynb"))
+    monkeypatch.setattr(book.paths, "NOTEBOOKS_DIR", src)
+    calls = []
+
+    def flaky(source, target, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        nbformat.write(nbformat.v4.new_notebook(), target)
+
+    monkeypatch.setattr(book.papermill, "execute_notebook", flaky)
+    book.execute_notebook("n", {}, tmp_path / "out")
+    assert len(calls) == 2 and (tmp_path / "out" / "n.ipynb").exists()
+
+    def broken(source, target, **kwargs):
+        calls.append(1)
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(book.papermill, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        book.execute_notebook("n", {}, tmp_path / "out2")
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize("profile", ["default", "smoke"])
 def test_references_exist_and_match_the_profile_parameters(profile):
     """Editing profiles.yml without refreshing data/reference/<profile>/ fails here, before any run."""

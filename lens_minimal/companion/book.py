@@ -44,6 +44,7 @@ GENERATED_DIR = pages.GENERATED_DIR                  # text generated at build t
 HTML_DIR = paths.REPO_ROOT / "_build" / "html"
 VAE_STORE_DIR = paths.REPO_ROOT / "_build" / "vae_store"   # fits shared by the chapters of one build
 KERNEL = "python3"
+KERNEL_START_ATTEMPTS = 3      # a kernel that dies before its first cell is started again (see execute_notebook)
 # Parameters the build sets itself (every notebook declares them); profiles may not set them.
 INJECTED = ("profile", "results_root", "figures_root")
 # Tolerance for comparing results with the committed references (see tests/test_notebooks_smoke.py).
@@ -204,10 +205,19 @@ def execute_notebook(
     start = time.perf_counter()
     try:
         with _environment(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MPLBACKEND="Agg"):
-            papermill.execute_notebook(
-                str(notebook_path(name, source_dir)), str(tmp), parameters=params, kernel_name=KERNEL,
-                cwd=str(out_dir), progress_bar=False, language="python", stderr_file=relay,
-            )
+            for attempt in range(KERNEL_START_ATTEMPTS):
+                try:
+                    papermill.execute_notebook(
+                        str(notebook_path(name, source_dir)), str(tmp), parameters=params, kernel_name=KERNEL,
+                        cwd=str(out_dir), progress_bar=False, language="python", stderr_file=relay,
+                    )
+                    break
+                except RuntimeError as err:
+                    # kernels started at the same moment by parallel workers can race for a port and die
+                    # before any cell ran; starting again is safe then, and only then
+                    if "before replying to kernel_info" not in str(err) or attempt + 1 == KERNEL_START_ATTEMPTS:
+                        raise
+                    print(f"[book] {name}: the kernel died while starting ({err}); starting it again", flush=True)
         _strip_volatile(tmp)
         os.replace(tmp, final)
     except papermill.PapermillExecutionError as err:
