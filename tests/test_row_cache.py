@@ -129,6 +129,10 @@ def test_add_seeds_keeps_the_other_seeds_rows_with_their_provenance(tmp_path):
     assert all({"git_commit", "date", "hardware"} <= set(r["row_provenance"]) for r in entry["payload"]["rows"])
     again = row_cache.add_seeds("cell", params, [1], lambda: {"rows": [{"seed": 1, "bon_gold": 0.65}]}, root=tmp_path)
     assert [r["bon_gold"] for r in again["payload"]["rows"]] == [0.7, 0.65]          # a seed run again replaces its row
+    tupled = {"task": "t", "lora": True, "ratios": (1, 4)}                           # tuples are stored as lists
+    row_cache.save_entry("cell2", tupled, [0], {"rows": [{"seed": 0, "bon_gold": 0.7}]}, 1.0, root=tmp_path)
+    assert row_cache.add_seeds("cell2", tupled, [1], lambda: {"rows": [{"seed": 1, "bon_gold": 0.6}]},
+                               root=tmp_path)["seeds"] == [0, 1]
     other = row_cache.add_seeds("cell", dict(params, lora=False), [2], lambda: {"rows": [{"seed": 2, "bon_gold": 0.5}]},
                                 root=tmp_path)
     assert other["seeds"] == [2] and len(other["payload"]["rows"]) == 1             # other parameters: nothing kept

@@ -54,14 +54,23 @@ def save_entry(name: str, params: Mapping[str, Any], seeds: list[int], payload: 
     """Store an entry (atomic) with its provenance; returns its path."""
     record = {
         "name": name, "params": _plain(params, "params"), "seeds": list(seeds), "payload": _plain(payload, "payload"),
-        "provenance": {"git_commit": git_commit(), "hardware": hardware(),
-                       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       "versions": package_versions(), "torch_threads": torch.get_num_threads(),
+        "provenance": {**_stamp(), "versions": package_versions(), "torch_threads": torch.get_num_threads(),
                        "wall_seconds": float(wall_seconds)},
     }
     path = entry_path(name, root)
     write_json(path, record)
     return path
+
+
+def _stamp() -> dict[str, Any]:
+    """Where and when a result is computed: commit, hardware and UTC date (every entry; every row of `add_seeds`)."""
+    return {"git_commit": git_commit(), "hardware": hardware(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _as_stored(params: Mapping[str, Any]) -> Any:
+    """`params` as an entry stores them (numpy scalars and tuples become plain JSON values and lists)."""
+    return json.loads(json.dumps(_plain(params, "params")))
 
 
 def _differences(got: Any, want: Any, where: str) -> list[str]:
@@ -78,8 +87,10 @@ def _differences(got: Any, want: Any, where: str) -> list[str]:
     return [] if got == want else [f"{where}: cached {got!r}, asked {want!r}"]
 
 
-def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str | Path | None = None) -> dict:
-    """The cached entry `name` if it was computed with exactly `params` and `seeds`; else a clear error."""
+def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str | Path | None = None,
+               subset: bool = False) -> dict:
+    """The cached entry `name` if it was computed with exactly `params` and `seeds`; else a clear error.
+    With `subset`, the entry may hold any non-empty subset of `seeds` (cells run seed by seed, see `add_seeds`)."""
     path = entry_path(name, root)
     if not path.is_file():
         raise LensInputError(f"{path}: no cached result {name!r}; compute it (recompute=True, or "
@@ -91,28 +102,15 @@ def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str
     missing = [k for k in ("params", "seeds", "payload", "provenance") if k not in record]
     if missing:
         raise LensInputError(f"{path}: not a cache entry, missing {missing}")
-    want = json.loads(json.dumps(_plain(params, "params")))   # tuples -> lists, as stored
-    diffs = _differences(record["params"], want, "params")
-    if record["seeds"] != list(seeds):
+    diffs = _differences(record["params"], _as_stored(params), "params")
+    if subset and (not record["seeds"] or any(s not in seeds for s in record["seeds"])):
+        diffs.append(f"cached seeds {record['seeds']!r}; asked for a non-empty subset of {list(seeds)!r}")
+    elif not subset and record["seeds"] != list(seeds):
         diffs.append(f"seeds: cached {record['seeds']!r}, asked {list(seeds)!r}")
     if diffs:
         raise LensInputError(f"{path}: cached result {name!r} was computed with other parameters; refusing to use it:\n  "
                              + "\n  ".join(diffs) + "\nRecompute it (recompute=True) or ask for the cached parameters.")
     return record
-
-
-def load_entry_seeds(name: str, params: Mapping[str, Any], allowed: list[int], root: str | Path | None = None) -> dict:
-    """`load_entry` for an entry that may hold any non-empty subset of the seeds `allowed` (cells run
-    seed by seed, e.g. fine-tuning); the parameters must still match exactly."""
-    path = entry_path(name, root)
-    try:
-        stored = json.loads(path.read_text())["seeds"] if path.is_file() else []
-    except (json.JSONDecodeError, KeyError):
-        stored = []
-    extra = [s for s in stored if s not in allowed]
-    if path.is_file() and (extra or not stored):
-        raise LensInputError(f"{path}: cached seeds {stored}; asked for a non-empty subset of {list(allowed)}")
-    return load_entry(name, params, stored, root)
 
 
 def add_seeds(name: str, params: Mapping[str, Any], seeds: list[int], compute: Callable[[], Mapping[str, Any]],
@@ -125,18 +123,18 @@ def add_seeds(name: str, params: Mapping[str, Any], seeds: list[int], compute: C
     kept: list[dict] = []
     if path.is_file():
         old = json.loads(path.read_text())
-        if not _differences(old["params"], _plain(params, "params"), "params"):
+        if not _differences(old["params"], _as_stored(params), "params"):
             prov = old["provenance"]
-            kept = [dict(r, row_provenance=r.get("row_provenance", {k: prov[k] for k in ("git_commit", "date", "hardware")}))
+            kept = [dict(r, row_provenance=r.get("row_provenance", {k: prov[k] for k in ("git_commit", "date", "hardware", "wall_seconds")}))
                     for r in old["payload"]["rows"] if r["seed"] not in seeds]
     t0 = time.perf_counter()
     new = list(compute()["rows"])
     wall = time.perf_counter() - t0
-    stamp = {"git_commit": git_commit(), "hardware": hardware(),
-             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "wall_seconds": wall}
+    stamp = {**_stamp(), "wall_seconds": wall}
     rows = sorted(kept + [dict(r, row_provenance=stamp) for r in new], key=lambda r: r["seed"])
-    save_entry(name, params, sorted({r["seed"] for r in rows}), {"rows": rows}, wall, root)
-    return load_entry(name, params, sorted({r["seed"] for r in rows}), root)
+    all_seeds = sorted({r["seed"] for r in rows})
+    save_entry(name, params, all_seeds, {"rows": rows}, wall, root)
+    return load_entry(name, params, all_seeds, root)
 
 
 def cached(name: str, params: Mapping[str, Any], seeds: list[int], compute: Callable[[], Mapping[str, Any]],

@@ -312,6 +312,16 @@ def crossover(agreements: Sequence[float], differences: Sequence[float]) -> floa
 
 # --- what the notebook shows (table1_text_rows.ipynb only calls these) -------------------------------
 
+def print_provenance(entry: Mapping[str, Any]) -> None:
+    """One line per cache entry read (date, commit, wall time, CPU), or one per row for entries whose rows
+    were computed in separate runs (`row_cache.add_seeds`)."""
+    prov = entry["provenance"]
+    runs = [(f"seed {r['seed']}", r["row_provenance"]) for r in entry["payload"].get("rows", []) if "row_provenance" in r]
+    for label, p in runs or [("entry", prov)]:
+        wall = f", {p['wall_seconds']:.0f} s" if "wall_seconds" in p else ""     # rows kept from older entries may lack it
+        print(f"{entry['name']} ({label}): {p['date']}, commit {p['git_commit'][:12]}{wall} on {p['hardware']['cpu']}")
+
+
 def load_simulated_rows(tasks: Sequence[str], agreements: Sequence[float], ratios: Sequence[int], seeds: Sequence[int],
                         config: dict, world: dict, source: str) -> list[dict]:
     """The simulated-annotator rows of every task: computed in memory (`source` "compute"), read from
@@ -325,9 +335,7 @@ def load_simulated_rows(tasks: Sequence[str], agreements: Sequence[float], ratio
         entry = row_cache.cached(f"mlp_simulated_{t}", simulated_params(t, agreements, ratios, config), seeds, compute,
                                  recompute=source == "recompute")
         rows += entry["payload"]["rows"]
-        prov = entry["provenance"]
-        print(f"{t}: cache entry of {prov['date']}, commit {prov['git_commit'][:12]}, "
-              f"{prov['wall_seconds']:.0f} s on {prov['hardware']['cpu']}")
+        print_provenance(entry)
     return rows
 
 
@@ -339,8 +347,7 @@ def load_judge_rows(judge_mlp: Mapping[str, Sequence[int]], seeds: Sequence[int]
     for t, ratios in judge_mlp.items():
         entry = row_cache.load_entry(f"mlp_judge_{t}", {"task": t, "labels_entry": f"judge_labels_{t}",
                                                         "ratios": [int(r) for r in ratios], "config": config}, list(seeds), root)
-        prov = entry["provenance"]
-        print(f"mlp_judge_{t}: {prov['date']}, commit {prov['git_commit'][:12]}, {prov['wall_seconds']:.0f} s")
+        print_provenance(entry)
         rows += entry["payload"]["rows"]
     return rows
 
@@ -359,11 +366,9 @@ def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: 
             for r in ratios:
                 labels = f"judge_labels_{t}" if r > 1 else None
                 name = f"reward_lm_{t}_{kind}_r{r}"
-                entry = row_cache.load_entry_seeds(name, reward_lm_params(t, kind == "lora", r, None, None, {"epochs": epochs},
-                                                                          labels), list(seeds), root)
-                prov = entry["provenance"]
-                print(f"{name}: {prov['date']}, commit {prov['git_commit'][:12]}, {prov['wall_seconds'] / 60:.0f} min "
-                      f"on {prov['hardware']['cpu']} ({prov.get('torch_threads', '?')} thread)")
+                entry = row_cache.load_entry(name, reward_lm_params(t, kind == "lora", r, None, None, {"epochs": epochs},
+                                                                    labels), list(seeds), root, subset=True)
+                print_provenance(entry)
                 rows += entry["payload"]["rows"]
     return rows
 
