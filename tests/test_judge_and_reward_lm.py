@@ -128,3 +128,29 @@ def test_resumed_training_reports_the_seconds_of_every_session(tiny_model_dir, t
     info2 = train_reward_lm(model, tok, pair_dataset(tok, *ds_args), tmp_path / "run", cfg)
     assert info2["resumed"] and info2["steps"] == 4
     assert 1000.0 < info2["seconds"] < 1000.0 + 120
+
+
+def test_judge_labels_resume_judges_only_missing_chunks(tmp_path, monkeypatch):
+    """A judge run is kept in chunks; a rerun after an interruption judges only the chunks not on disk and
+    returns the same labels, with the seconds of every chunk summed."""
+    import lens_minimal.text.judge as judge
+    from lens_minimal.companion import text_rows
+
+    monkeypatch.setenv("LENS_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake_pool(model, tok, train, rows, pairs, config, progress=False):   # deterministic stand-in for the LLM
+        calls.append(len(rows))
+        return [{"row": r, "id": train[r]["id"], "i": int(p[0]), "j": int(p[1]), "margin": float(p[1] - p[0] - 2.5),
+                 "margin_ab": 1.0, "margin_ba": -1.0} for r, p in zip(rows, pairs)], 2.0
+
+    monkeypatch.setattr(judge, "judge_pool", fake_pool)
+    first = text_rows.judge_labels("instructions", 5, 2, loaded=(None, None), progress=False, chunk=4)
+    assert calls == [4, 4, 2] and first["n_pairs"] == 10 and first["seconds"] == 6.0
+    parts = text_rows.judge_parts_dir(text_rows.judge_params("instructions", 5, 2))
+    (parts / "part-0001.json").unlink()                  # as if interrupted before the second chunk was written
+    calls.clear()
+    again = text_rows.judge_labels("instructions", 5, 2, loaded=(None, None), progress=False, chunk=4)
+    assert calls == [4] and again == first
+    other = text_rows.judge_parts_dir(text_rows.judge_params("instructions", 5, 3))
+    assert other != parts                                # other parameters never reuse these chunks

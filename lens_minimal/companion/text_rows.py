@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -28,7 +30,7 @@ import pandas as pd
 import torch
 
 from .. import paths
-from ..io import LensInputError
+from ..io import LensInputError, write_json
 from ..annotators import agreement_with_gold, candidate_pairs
 from ..baselines import make_augmenter
 from ..config import from_dict
@@ -81,9 +83,19 @@ def judge_params(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
             "label_seed": label_seed, "batch_size": batch_size, "template": JUDGE_TEMPLATE}
 
 
+def judge_parts_dir(params: Mapping[str, Any], model: str = MODEL) -> Path:
+    """Where a judge run keeps its finished chunks (under the cache, named by a hash of its parameters)."""
+    key = hashlib.sha256(json.dumps({**params, "model": model}, sort_keys=True).encode()).hexdigest()[:16]
+    return paths.cache_dir() / "judge" / f"{params['task']}-{key}"
+
+
 def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: int = 0, batch_size: int = 16,
-                 model: str = MODEL, loaded: tuple | None = None, progress: bool = True) -> dict:
-    """Judge `pairs_per_prompt` random candidate pairs of each of the first `n_prompts` training prompts."""
+                 model: str = MODEL, loaded: tuple | None = None, progress: bool = True, chunk: int = 240) -> dict:
+    """Judge `pairs_per_prompt` random candidate pairs of each of the first `n_prompts` training prompts.
+
+    Resumable: the pairs are judged in chunks of `chunk`, each written (atomically) under
+    `judge_parts_dir`; a rerun with the same parameters judges only the missing chunks, and `seconds`
+    sums the judging time of all chunks, whichever session ran them."""
     from ..text.judge import JudgeConfig, judge_pool, position_bias
     from ..text.models import load_model
     from ..text.shipped import load_shipped_text
@@ -94,8 +106,20 @@ def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
     pick = torch.argsort(torch.rand((len(train), len(cands)), generator=gen), dim=1)[:, :pairs_per_prompt]  # (P, k)
     rows = torch.arange(len(train)).repeat_interleave(pairs_per_prompt)
     pairs = cands[pick.reshape(-1)]
-    lm, tok = loaded if loaded is not None else load_model(model)
-    labels, seconds = judge_pool(lm, tok, train, rows.tolist(), pairs, JudgeConfig(batch_size=batch_size), progress=progress)
+    labels, seconds = [], 0.0
+    lm_tok = loaded
+    parts = judge_parts_dir(judge_params(task, n_prompts, pairs_per_prompt, label_seed, batch_size), model)
+    for c, start in enumerate(range(0, len(pairs), chunk)):   # resumable: one file per chunk of pairs
+        part = parts / f"part-{c:04d}.json"
+        if not part.is_file():
+            lm_tok = lm_tok or load_model(model)
+            lab, sec = judge_pool(*lm_tok, train, rows[start:start + chunk].tolist(), pairs[start:start + chunk],
+                                  JudgeConfig(batch_size=batch_size), progress=False)
+            write_json(part, {"labels": lab, "seconds": sec})
+            if progress:
+                print(f"judge {task}: {min(start + chunk, len(pairs))}/{len(pairs)} pairs, {sec:.0f} s for this chunk", flush=True)
+        done = json.loads(part.read_text())
+        labels, seconds = labels + done["labels"], seconds + done["seconds"]
     gold = [[r["gold"][r["chosen"]], r["gold"][r["rejected"]]] + [r["gold"][k] for k in r["pool"]] for r in train]
     gi = torch.tensor([gold[x["row"]][x["i"]] for x in labels])
     gj = torch.tensor([gold[x["row"]][x["j"]] for x in labels])
