@@ -96,8 +96,8 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
                            "pairwise accuracy": 0.6, "none, same seeds": 0.65, "LENS 8x, same seeds": 0.66,
                            "train minutes": 15.0, "trainable parameters": 10}]).set_index(["task", "row", "ratio"])
     costs = {"seconds_per_epoch_full": 2400.0, "seconds_per_epoch_lora": 900.0, "texts_per_second_score": 10.0}
-    words = text_rows.reward_lm_markdown(frame, costs, {"instructions": {"full": [1], "lora": [1, 4]}}, n_test_texts=600,
-                                         unmeasured=["summaries"])
+    words = text_rows.reward_lm_markdown(frame, {"instructions": costs}, {"instructions": {"full": [1], "lora": [1, 4]}},
+                                         n_test_texts={"instructions": 600}, unmeasured=["summaries"])
     lines = words.splitlines()
     assert len(lines) == 4 and lines[3].startswith("- **summaries**: no fine-tuned or LoRA cell run")
     assert "LoRA, 1x" in lines[0] and "0.700" in lines[0] and "0.650" in lines[0] and "LENS 8x" in lines[0] and "one seed has no interval" in lines[0]

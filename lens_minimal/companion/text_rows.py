@@ -417,11 +417,13 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], cells: Mapping[str, An
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
-def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, float], wanted: Mapping[str, Mapping[str, Sequence[int]]],
-                       n_test_texts: int, unmeasured: Sequence[str] = ()) -> str:
+def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, float]],
+                       wanted: Mapping[str, Mapping[str, Sequence[int]]], n_test_texts: Mapping[str, int],
+                       unmeasured: Sequence[str] = ()) -> str:
     """What was run of the fine-tuned / LoRA rows and what it shows, and for every wanted cell not run,
-    its cost estimated from the measured per-epoch and scoring costs (`costs`, one thread); tasks in
-    `unmeasured` (no cost measured, nothing run) get one line saying so."""
+    its cost estimated from that task's measured per-epoch and scoring costs (`costs[task]`, one thread;
+    `n_test_texts[task]` responses to score); tasks in `unmeasured` (no cost measured, nothing run) get
+    one line saying so."""
     words = []
     for (t, method, ratio), line in frame.iterrows():
         kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
@@ -434,18 +436,17 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, float], wanted: 
                      f"Best-of-N gold {line['Best-of-N gold']:.3f}, against {none_col:.3f} for the embedding MLP without "
                      f"augmentation and {line[lens_col]:.3f} for {lens_col.split(',')[0]} on the same seed{plural}; {caveat}.")
     done = {(t, m.split("_")[-1], int(r[:-1])) for t, m, r in frame.index}
-    score_minutes = n_test_texts / costs["texts_per_second_score"] / 60
     for t, kinds in wanted.items():
+        score_minutes = n_test_texts[t] / costs[t]["texts_per_second_score"] / 60
         for kind in ("full", "lora"):
             for r in kinds.get(kind, []):
                 if (t, kind, r) not in done:
-                    epoch = costs[f"seconds_per_epoch_{kind}"] / 60 * r
+                    epoch = costs[t][f"seconds_per_epoch_{kind}"] / 60 * r
                     words.append(f"- **{t}, {'LoRA' if kind == 'lora' else 'fully fine-tuned'}, {r}x**: not run; one seed would "
                                  f"take about {epoch + score_minutes:.0f} min on one thread ({epoch:.0f} min for one epoch over "
                                  f"{r}x the seed pairs, {score_minutes:.0f} min to score the test responses).")
     for t in unmeasured:
-        words.append(f"- **{t}**: no fine-tuned or LoRA cell run and no cost measured on this task (its texts are "
-                     "longer, so each cell costs more than the estimates above).")
+        words.append(f"- **{t}**: no fine-tuned or LoRA cell run and no cost measured on this task.")
     return "\n".join(words)
 
 
