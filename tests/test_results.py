@@ -103,3 +103,14 @@ def test_save_figure_has_no_volatile_metadata(tmp_path):
     first, second = draw(), draw()
     assert first == second
     assert b"<dc:date>" not in first and b"Matplotlib v" not in first
+
+
+def test_tree_differences_tolerance_nan_and_whole_lists():
+    from lens_minimal.companion.results import tree_differences
+    from lens_minimal.companion.row_cache import CACHE_WORDS
+
+    assert tree_differences({"a": 1.0, "b": float("nan")}, {"a": 1.0 + 1e-9, "b": float("nan")}, "n", atol=1e-6) == []
+    assert tree_differences({"a": 1.1}, {"a": 1.0}, "n", atol=1e-6) == ["n.a: 1.1 != reference 1.0 (atol=1e-06, rtol=0.0)"]
+    assert tree_differences([1, 2], [1, 3, 4], "n") == ["n: length 2 != reference length 3", "n[1]: 2 != reference 3"]
+    assert tree_differences({"r": [1, 2]}, {"r": [1, 3]}, "p", words=CACHE_WORDS, elementwise=False) == ["p.r: cached [1, 2], asked [1, 3]"]
+    assert tree_differences({"r": 1.0}, {"r": 1.0 + 1e-12}, "p", words=CACHE_WORDS, elementwise=False) != []   # exact without tolerance

@@ -124,31 +124,42 @@ def compare_to_reference(
     for section in ("params", "seeds"):
         if results.get(section) != reference.get(section):
             problems.append(f"{section}: {results.get(section)!r} != reference {reference.get(section)!r}")
-    _compare(results.get("numbers", {}), reference.get("numbers", {}), "numbers", rtol, atol, problems)
+    problems += tree_differences(results.get("numbers", {}), reference.get("numbers", {}), "numbers", rtol=rtol, atol=atol)
     return problems
 
 
-def _compare(got: Any, ref: Any, where: str, rtol: float, atol: float, out: list[str]) -> None:
-    if isinstance(ref, dict) and isinstance(got, dict):
-        for key in sorted(set(ref) | set(got)):
+REFERENCE_WORDS = {"missing": "{where}: missing (reference has {want!r})", "extra": "{where}: not in the reference (got {got!r})",
+                   "differs": "{where}: {got!r} != reference {want!r}", "length": "{where}: length {n_got} != reference length {n_want}"}
+
+
+def tree_differences(got: Any, want: Any, where: str, *, rtol: float = 0.0, atol: float = 0.0,
+                     words: Mapping[str, str] = REFERENCE_WORDS, elementwise: bool = True) -> list[str]:
+    """Every place where two JSON-like trees differ, one sentence each (`words`: the templates for a key
+    missing from `got`, a key only in `got`, a differing leaf, a list length). Floats match within
+    atol + rtol * |want| (NaN matches NaN); other leaves must be equal. Lists are compared element by
+    element, or (`elementwise=False`) as one leaf."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = []
+        for key in sorted(set(want) | set(got)):
+            at = f"{where}.{key}"
             if key not in got:
-                out.append(f"{where}.{key}: missing (reference has {ref[key]!r})")
-            elif key not in ref:
-                out.append(f"{where}.{key}: not in the reference (got {got[key]!r})")
+                out.append(words["missing"].format(where=at, want=want[key]))
+            elif key not in want:
+                out.append(words["extra"].format(where=at, got=got[key]))
             else:
-                _compare(got[key], ref[key], f"{where}.{key}", rtol, atol, out)
-    elif isinstance(ref, list) and isinstance(got, list):
-        if len(ref) != len(got):
-            out.append(f"{where}: length {len(got)} != reference length {len(ref)}")
-        for i, (g, r) in enumerate(zip(got, ref)):
-            _compare(g, r, f"{where}[{i}]", rtol, atol, out)
-    elif _is_number(ref) and _is_number(got) and (isinstance(ref, float) or isinstance(got, float)):
-        if math.isnan(ref) and math.isnan(got):
-            return
-        if not abs(got - ref) <= atol + rtol * abs(ref):
-            out.append(f"{where}: {got!r} != reference {ref!r} (atol={atol}, rtol={rtol})")
-    elif got != ref:
-        out.append(f"{where}: {got!r} != reference {ref!r}")
+                out += tree_differences(got[key], want[key], at, rtol=rtol, atol=atol, words=words, elementwise=elementwise)
+        return out
+    if elementwise and isinstance(want, list) and isinstance(got, list):
+        out = [] if len(want) == len(got) else [words["length"].format(where=where, n_got=len(got), n_want=len(want))]
+        for i, (g, w) in enumerate(zip(got, want)):
+            out += tree_differences(g, w, f"{where}[{i}]", rtol=rtol, atol=atol, words=words)
+        return out
+    if _is_number(want) and _is_number(got) and (isinstance(want, float) or isinstance(got, float)):
+        if (math.isnan(want) and math.isnan(got)) or abs(got - want) <= atol + rtol * abs(want):
+            return []
+        tolerance = f" (atol={atol}, rtol={rtol})" if rtol or atol else ""
+        return [words["differs"].format(where=where, got=got, want=want) + tolerance]
+    return [] if got == want else [words["differs"].format(where=where, got=got, want=want)]
 
 
 def _is_number(x: Any) -> bool:

@@ -25,7 +25,7 @@ import torch
 
 from .. import paths
 from ..io import LensInputError, write_json
-from .results import _plain, git_commit, package_versions
+from .results import _plain, git_commit, package_versions, tree_differences
 
 CACHE_DIR = paths.DATA_DIR / "cache" / "text_rows"
 
@@ -73,18 +73,13 @@ def _as_stored(params: Mapping[str, Any]) -> Any:
     return json.loads(json.dumps(_plain(params, "params")))
 
 
+CACHE_WORDS = {"missing": "{where}: asked {want!r}, cached entry has no such parameter",
+               "extra": "{where}: cached {got!r}, not asked for", "differs": "{where}: cached {got!r}, asked {want!r}"}
+
+
 def _differences(got: Any, want: Any, where: str) -> list[str]:
-    if isinstance(got, dict) and isinstance(want, dict):
-        out = []
-        for k in sorted(set(got) | set(want)):
-            if k not in got:
-                out.append(f"{where}.{k}: asked {want[k]!r}, cached entry has no such parameter")
-            elif k not in want:
-                out.append(f"{where}.{k}: cached {got[k]!r}, not asked for")
-            else:
-                out += _differences(got[k], want[k], f"{where}.{k}")
-        return out
-    return [] if got == want else [f"{where}: cached {got!r}, asked {want!r}"]
+    """Where the cached parameters `got` differ from those asked for (exact; lists compared whole)."""
+    return tree_differences(got, want, where, words=CACHE_WORDS, elementwise=False)
 
 
 def load_entry(name: str, params: Mapping[str, Any], seeds: list[int], root: str | Path | None = None,
