@@ -154,3 +154,30 @@ def test_judge_labels_resume_judges_only_missing_chunks(tmp_path, monkeypatch):
     assert calls == [4] and again == first
     other = text_rows.judge_parts_dir(text_rows.judge_params("instructions", 5, 3))
     assert other != parts                                # other parameters never reuse these chunks
+
+
+def test_pair_task_rows_train_on_seed_pairs_and_report_held_out_pair_accuracy(tiny_model_dir, tmp_path, monkeypatch):
+    """hh-harmless has human labels and no pool or gold: only 1x applies, and the row is the held-out pairwise
+    accuracy (as the embedding MLP is scored there), over the same seed split as the MLP."""
+    import math
+
+    from lens_minimal.companion import text_rows
+    from lens_minimal.experiment import split_seed_pairs
+    from lens_minimal.text.reward_lm import evaluate_reward_lm_pairs
+
+    rows = [{"prompt": [{"role": "user", "content": p}], "chosen": g, "rejected": b} for p, g, b in zip(PROMPTS, GOOD, BAD)] * 4
+    monkeypatch.setattr(text_rows, "_train_test_text", lambda task: (rows[:10], rows[10:]))
+    with pytest.raises(LensInputError, match="ratio: hh-harmless has no response pool"):
+        text_rows.reward_lm_rows("hh-harmless", False, 4, [0], model=str(tiny_model_dir), workdir=tmp_path)
+    idx, prompts, chosen, _ = text_rows.seed_pair_texts("hh-harmless", 1)
+    assert idx == split_seed_pairs(10, 0.1, 1)[0].tolist() and chosen == [rows[i]["chosen"] for i in idx]
+    out = text_rows.reward_lm_rows("hh-harmless", False, 1, [0], lm_config={"lr": 3e-3, "batch_size": 3, "epochs": 4},
+                                   model=str(tiny_model_dir), workdir=tmp_path, progress=False)["rows"]
+    assert len(out) == 1 and out[0]["n_train_pairs"] == 9 and math.isnan(out[0]["bon_gold"])
+    assert out[0]["pairwise_accuracy"] > 0.5 and out[0]["pairwise_accuracy_ci_low"] <= out[0]["pairwise_accuracy"]
+    model, tok = load_reward_lm(str(tiny_model_dir), RewardLMConfig(), seed=0)
+    test = rows[10:]
+    direct = evaluate_reward_lm_pairs(model, tok, [r["prompt"] for r in test], [r["chosen"] for r in test], [r["rejected"] for r in test])
+    margin = (score_ids(model, encode(tok, [r["prompt"] for r in test], [r["chosen"] for r in test]), tok.pad_token_id)
+              - score_ids(model, encode(tok, [r["prompt"] for r in test], [r["rejected"] for r in test]), tok.pad_token_id))
+    assert direct["pairwise_accuracy"] == pytest.approx(((margin > 0).float() + 0.5 * (margin == 0).float()).mean().item())

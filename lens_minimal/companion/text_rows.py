@@ -140,29 +140,62 @@ def reward_lm_params(task: str, lora: bool, ratio: int, n_train: int | None, n_t
             "n_test_prompts": n_test_prompts, "lm_config": lm_config, "labels_entry": labels_entry}
 
 
+PAIR_TASKS = ("hh-harmless",)   # human-labelled pairs: no response pool (1x only), no gold (pairwise accuracy)
+
+
+def seed_pair_texts(task: str, seed: int, n_train: int | None = None) -> tuple[list[int], list, list[str], list[str]]:
+    """The seed pairs a reward model trains on at `seed` (the split the embedding MLP uses:
+    `split_seed_pairs` of the task's training rows, the first `n_train` when given) as
+    (row indices, prompts, chosen, rejected) texts."""
+    from ..text.judge import response_texts
+
+    rows = _train_test_text(task)[0]
+    idx = split_seed_pairs(len(rows), 0.1, seed)[0].tolist()
+    idx = idx[:n_train] if n_train else idx
+    if task in PAIR_TASKS:
+        return idx, [rows[i]["prompt"] for i in idx], [rows[i]["chosen"] for i in idx], [rows[i]["rejected"] for i in idx]
+    texts = [response_texts(rows[i]) for i in idx]
+    return idx, [rows[i]["prompt"] for i in idx], [t[0] for t in texts], [t[1] for t in texts]
+
+
+@functools.lru_cache(maxsize=4)
+def _train_test_text(task: str) -> tuple[list[dict], list[dict]]:
+    from ..text.hh_harmless import load_hh_split_text
+    from ..text.shipped import load_shipped_text
+
+    if task in PAIR_TASKS:
+        return load_hh_split_text()
+    return load_shipped_text(task, "train"), load_shipped_text(task, "test")
+
+
+def reward_lm_params(task: str, lora: bool, ratio: int, n_train: int | None, n_test_prompts: int | None,
+                     lm_config: dict, labels_entry: str | None) -> dict:
+    return {"task": task, "model": MODEL, "lora": lora, "ratio": ratio, "n_train": n_train,
+            "n_test_prompts": n_test_prompts, "lm_config": lm_config, "labels_entry": labels_entry}
+
+
 def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_train: int | None = None,
                    n_test_prompts: int | None = None, lm_config: dict | None = None, labels_entry: str | None = None,
                    workdir: str | Path | None = None, model: str = MODEL, progress: bool = True) -> dict:
-    """Fine-tune (all weights, or LoRA + head) on the seed pairs of a split (the first `n_train` of them
-    when given), plus at ratio > 1 the judge-labelled pool pairs of those seeds; evaluate on the test
-    set (its first `n_test_prompts` prompts when given). One row per seed."""
+    """Fine-tune (all weights, or LoRA + head) on the seed pairs of a split (`seed_pair_texts`), plus at
+    ratio > 1 the judge-labelled pool pairs of those seeds; evaluate on the test set (its first
+    `n_test_prompts` prompts, or pairs, when given): Best-of-N gold and pairwise accuracy on the tasks with
+    a gold reward, held-out pairwise accuracy on `PAIR_TASKS`. One row per seed."""
     from ..text.judge import response_texts
-    from ..text.reward_lm import RewardLMConfig, evaluate_reward_lm, load_reward_lm, pair_dataset, train_reward_lm
-    from ..text.shipped import load_shipped_text
+    from ..text.reward_lm import (RewardLMConfig, evaluate_reward_lm, evaluate_reward_lm_pairs, load_reward_lm,
+                                  pair_dataset, train_reward_lm)
 
+    if task in PAIR_TASKS and ratio != 1:
+        raise LensInputError(f"ratio: {task} has no response pool to label, so only ratio 1 applies (got {ratio})")
     cfg = from_dict(RewardLMConfig, {**(lm_config or {}), "lora": lora}, "lm_config")
-    train_rows, test_rows = load_shipped_text(task, "train"), load_shipped_text(task, "test")
+    train_rows, test_rows = _train_test_text(task)
     out = []
     for s in seeds:
-        idx, _ = split_seed_pairs(len(train_rows), 0.1, s)
-        idx = idx[:n_train] if n_train else idx
-        prompts = [train_rows[i]["prompt"] for i in idx]
-        texts = [response_texts(train_rows[i]) for i in idx]
-        chosen, rejected = [t[0] for t in texts], [t[1] for t in texts]
+        idx, prompts, chosen, rejected = seed_pair_texts(task, s, n_train)
         if ratio > 1:
             ecfg = from_dict(ExperimentConfig, {"annotator": {"kind": "labels", "labels_path": str(row_cache.entry_path(labels_entry))}})
             aug = make_augmenter("text_aug", ecfg, seed=s).bind(load_task(task))
-            r, i, j, pref = aug.select_pairs(idx, ratio)
+            r, i, j, pref = aug.select_pairs(torch.tensor(idx), ratio)
             for rr, ii, jj, p in zip(r.tolist(), i.tolist(), j.tolist(), pref.tolist()):
                 t = response_texts(train_rows[rr])
                 prompts.append(train_rows[rr]["prompt"])
@@ -172,7 +205,12 @@ def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_tr
         run_dir = Path(workdir or paths.cache_dir() / "reward_lm") / f"{task}-{'lora' if lora else 'full'}-r{ratio}-s{s}"
         info = train_reward_lm(lm, tok, pair_dataset(tok, prompts, chosen, rejected, cfg.max_length), run_dir, cfg, seed=s,
                                progress=progress)
-        metrics = evaluate_reward_lm(lm, tok, test_rows, n_prompts=n_test_prompts)
+        if task in PAIR_TASKS:
+            test = test_rows[:n_test_prompts] if n_test_prompts else test_rows
+            metrics = evaluate_reward_lm_pairs(lm, tok, [r["prompt"] for r in test], [r["chosen"] for r in test],
+                                               [r["rejected"] for r in test], max_length=cfg.max_length)
+        else:
+            metrics = evaluate_reward_lm(lm, tok, test_rows, n_prompts=n_test_prompts)
         n_params = sum(p.numel() for p in lm.parameters())
         n_trainable = sum(p.numel() for p in lm.parameters() if p.requires_grad)
         out.append({"task": task, "method": "reward_lm_lora" if lora else "reward_lm_full", "ratio": ratio, "seed": s,
@@ -182,53 +220,55 @@ def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_tr
     return {"rows": out}
 
 
-def measure_costs(task: str = "instructions", steps: int = 1, batch_size: int = 8, model: str = MODEL) -> dict:
+def measure_costs(task: str = "instructions", steps: int = 2, batch_size: int = 8, model: str = MODEL) -> dict:
     """Seconds per training step (full, LoRA) at `batch_size` pairs, scoring and judging throughput, on this
-    machine at the current torch thread count; per-epoch estimates for the task's seed pairs."""
+    machine at the current torch thread count; per-epoch estimates for the task's seed pairs.
+
+    The steps run on the first `steps` batches of seed pairs of split 0 (a random sample of the task's
+    lengths), after one warm-up step; scoring reads the responses of the first test prompts (or pairs);
+    the judge is timed on pool pairs (tasks with a pool only)."""
     from ..text.judge import JudgeConfig, judge_pool
     from ..text.models import load_model
-    from ..text.reward_lm import RewardLMConfig, encode, load_reward_lm, score_ids
-    from ..text.shipped import load_shipped_text
+    from ..text.reward_lm import RewardLMConfig, encode, load_reward_lm, pad_batch, score_ids
 
-    train = load_shipped_text(task, "train")
-    n_pairs = len(split_seed_pairs(len(train), 0.1, 0)[0])
-    out: dict[str, Any] = {"task": task, "batch_size": batch_size, "n_seed_pairs": n_pairs, "threads": torch.get_num_threads()}
+    train, test = _train_test_text(task)
+    idx, prompts, chosen, rejected = seed_pair_texts(task, 0)
+    out: dict[str, Any] = {"task": task, "batch_size": batch_size, "n_seed_pairs": len(idx), "threads": torch.get_num_threads()}
     for lora in (False, True):
         lm, tok = load_reward_lm(model, RewardLMConfig(lora=lora))
         opt = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=1e-5)
-        rows = train[: batch_size]
-        ids_c = encode(tok, [r["prompt"] for r in rows], [r["responses"][r["chosen"]] for r in rows])
-        ids_r = encode(tok, [r["prompt"] for r in rows], [r["responses"][r["rejected"]] for r in rows])
-        width = max(map(len, ids_c + ids_r))
-        x = torch.full((2 * batch_size, width), tok.pad_token_id)
-        m = torch.zeros_like(x)
-        for k, ids in enumerate(ids_c + ids_r):
-            x[k, : len(ids)], m[k, : len(ids)] = torch.tensor(ids), 1
+        batches = [pad_batch(encode(tok, prompts[b * batch_size:(b + 1) * batch_size] * 2,
+                                  chosen[b * batch_size:(b + 1) * batch_size] + rejected[b * batch_size:(b + 1) * batch_size]),
+                           tok.pad_token_id) for b in range(steps)]
+        out["mean_tokens_per_text"] = float(np.mean([float(m.sum()) / len(m) for _, m in batches]))
         times = []
         lm.train()
-        for _ in range(steps + 1):   # the first step warms up
+        for x, m in [batches[0]] + batches:   # the first step warms up
             t0 = time.perf_counter()
             r = lm(input_ids=x, attention_mask=m, use_cache=False).logits[:, 0]
-            loss = -torch.nn.functional.logsigmoid(r[:batch_size] - r[batch_size:]).mean()
+            loss = -torch.nn.functional.logsigmoid(r[: len(r) // 2] - r[len(r) // 2:]).mean()
             loss.backward()
             opt.step()
             opt.zero_grad()
             times.append(time.perf_counter() - t0)
         key = "lora" if lora else "full"
         out[f"seconds_per_step_{key}"] = sum(times[1:]) / steps
-        out[f"seconds_per_epoch_{key}"] = out[f"seconds_per_step_{key}"] * -(-n_pairs // batch_size)
+        out[f"seconds_per_epoch_{key}"] = out[f"seconds_per_step_{key}"] * -(-len(idx) // batch_size)
         out[f"trainable_{key}"] = sum(p.numel() for p in lm.parameters() if p.requires_grad)
         if not lora:
-            test = load_shipped_text(task, "test")[:2]
-            ids = encode(tok, [r["prompt"] for r in test for _ in r["responses"]], [y for r in test for y in r["responses"]])
+            if task in PAIR_TASKS:
+                ids = encode(tok, [r["prompt"] for r in test[:16]] * 2, [r["chosen"] for r in test[:16]] + [r["rejected"] for r in test[:16]])
+            else:
+                ids = encode(tok, [r["prompt"] for r in test[:2] for _ in r["responses"]], [y for r in test[:2] for y in r["responses"]])
             t0 = time.perf_counter()
             score_ids(lm, ids, tok.pad_token_id)
             out["texts_per_second_score"] = len(ids) / (time.perf_counter() - t0)
         del lm, opt
-    lm, tok = load_model(model)
-    pairs = candidate_pairs(5)[:4]
-    _, seconds = judge_pool(lm, tok, train, [0, 0, 0, 0, 1, 1, 1, 1], pairs.repeat(2, 1), JudgeConfig())
-    out["judge_pairs_per_second"] = 8 / seconds
+    if task not in PAIR_TASKS:
+        lm, tok = load_model(model)
+        pairs = candidate_pairs(5)[:4]
+        _, seconds = judge_pool(lm, tok, train, [0, 0, 0, 0, 1, 1, 1, 1], pairs.repeat(2, 1), JudgeConfig())
+        out["judge_pairs_per_second"] = 8 / seconds
     return out
 
 

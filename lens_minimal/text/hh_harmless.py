@@ -239,6 +239,17 @@ def load_hh_text(data_dir: str | Path | None = None) -> list[dict]:
     return [r for s in range(manifest["shards"][SPLIT]) for r in read_jsonl_gz(shard_paths(folder.parent, NAME, SPLIT, s)[0])]
 
 
+def load_hh_split_text(data_dir: str | Path | None = None) -> tuple[list[dict], list[dict]]:
+    """(seed pairs, held-out pairs) as text rows, in the order of `load_hh_harmless`'s train and test
+    (the split of `split.json`): what a reward model that reads text trains and is tested on."""
+    rows = load_hh_text(data_dir)
+    split = json.loads((Path(data_dir or paths.DATA_DIR) / NAME / "split.json").read_text())
+    if split["n_rows"] != len(rows):
+        raise LensInputError(f"{Path(data_dir or paths.DATA_DIR) / NAME / 'split.json'}: made for {split['n_rows']} rows, "
+                             f"the shards hold {len(rows)}")
+    return [rows[i] for i in split["train"]], [rows[i] for i in split["test"]]
+
+
 # ----------------------------------------------------------------------------- the data card
 
 def length_baselines(rows: list[dict], ids: list[int]) -> dict[str, float]:

@@ -195,6 +195,15 @@ def load_trained_reward_lm(path: str | Path, base: str | None = None):
     return model.eval(), tokenizer
 
 
+def pad_batch(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded (input_ids, attention_mask), each (len(ids), longest), of token-id lists."""
+    input_ids = torch.full((len(ids), max(map(len, ids))), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(input_ids)
+    for row, x in enumerate(ids):
+        input_ids[row, : len(x)], mask[row, : len(x)] = torch.tensor(x), 1
+    return input_ids, mask
+
+
 @torch.inference_mode()
 def score_ids(model, ids: list[list[int]], pad_id: int, batch_size: int = 16) -> torch.Tensor:
     """Reward of each token-id list (batched by length, right padding). -> (n,)"""
@@ -203,12 +212,7 @@ def score_ids(model, ids: list[list[int]], pad_id: int, batch_size: int = 16) ->
     out = torch.empty(len(ids))
     for b in range(0, len(order), batch_size):
         chunk = order[b: b + batch_size]
-        width = max(len(ids[k]) for k in chunk)
-        input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, k in enumerate(chunk):
-            input_ids[row, : len(ids[k])] = torch.tensor(ids[k])
-            mask[row, : len(ids[k])] = 1
+        input_ids, mask = pad_batch([ids[k] for k in chunk], pad_id)
         out[torch.tensor(chunk)] = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits[:, 0].float()
     return out
 
@@ -231,3 +235,20 @@ def evaluate_reward_lm(model, tokenizer, test_rows: list[dict], n_prompts: int |
     out["pairwise_accuracy"] = pairwise_accuracy(scores, gold)
     out["seconds_score"] = time.perf_counter() - t0
     return out
+
+
+def evaluate_reward_lm_pairs(model, tokenizer, prompts: Sequence, chosen: Sequence[str], rejected: Sequence[str],
+                             batch_size: int = 16, max_length: int = 512) -> dict[str, float]:
+    """Held-out pairwise accuracy on labelled pairs (tasks with human labels and no gold reward, such as
+    hh-harmless), as `evaluation.evaluate_reward_model` scores the embedding MLP there: 1 per pair whose
+    chosen response scores higher, 0.5 on a tie; mean and 95% bootstrap interval over pairs."""
+    if not len(prompts) == len(chosen) == len(rejected) or not prompts:
+        raise LensInputError(f"evaluate_reward_lm_pairs: {len(prompts)} prompts, {len(chosen)} chosen, {len(rejected)} rejected")
+    ids = encode(tokenizer, list(prompts) * 2, list(chosen) + list(rejected), max_length)
+    t0 = time.perf_counter()
+    scores = score_ids(model, ids, tokenizer.pad_token_id, batch_size)
+    margin = scores[: len(prompts)] - scores[len(prompts):]                  # (n,) chosen minus rejected
+    right = (margin > 0).float() + 0.5 * (margin == 0).float()
+    low, high = bootstrap_ci(right)
+    return {"bon_gold": float("nan"), "pairwise_accuracy": right.mean().item(), "pairwise_accuracy_ci_low": low,
+            "pairwise_accuracy_ci_high": high, "seconds_score": time.perf_counter() - t0}
