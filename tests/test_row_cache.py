@@ -54,13 +54,20 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
     params = text_rows.reward_lm_params("instructions", True, 1, None, None, {"epochs": 1.0}, None)
     row_cache.save_entry("reward_lm_instructions_lora_r1", params, [1], {"rows": [_lm_row(1, 0.7)]}, 60.0, root=tmp_path)
     rows = text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [0, 1, 2], 1.0, root=tmp_path)   # holds seed 1 of 0-2
-    cells = {"instructions": {"none": {"1": {"bon_gold": [0.5, 0.6, 0.9]}}}}     # seeds 0, 1, 2
-    lens = {"instructions": {"4": {"bon_gold": [0.1, 0.2, 0.3]}, "8": {"bon_gold": [0.4, 0.55, 0.8]}}}
-    frame = text_rows.reward_lm_frame(rows, cells, lens, seeds=[0, 1, 2])
+    none = {"instructions": {"1": {"bon_gold": [0.5, 0.6, 0.9]}},                 # seeds 0, 1, 2
+            "hh-harmless": {"1": {"bon_gold": [float("nan")] * 3, "pairwise_accuracy": [0.60, 0.62, 0.64]}}}
+    lens = {"instructions": {"4": {"bon_gold": [0.1, 0.2, 0.3]}, "8": {"bon_gold": [0.4, 0.55, 0.8]}},
+            "hh-harmless": {"8": {"bon_gold": [float("nan")] * 3, "pairwise_accuracy": [0.59, 0.61, 0.63]}}}
+    hh = dict(_lm_row(2, float("nan")), task="hh-harmless", pairwise_accuracy=0.66)
+    frame = text_rows.reward_lm_frame(rows + [hh], none, lens, seeds=[0, 1, 2])
     line = frame.loc[("instructions", "reward_lm_lora", "1x")]
-    assert line["n seeds"] == 1 and line["Best-of-N gold"] == 0.7
+    assert line["n seeds"] == 1 and line["Best-of-N gold"] == 0.7 and line["compared on"] == "Best-of-N gold"
     assert line["none, same seeds"] == 0.6 and line["LENS 8x, same seeds"] == 0.55    # seed 1's values
     assert line["train minutes"] == 10.0
+    line = frame.loc[("hh-harmless", "reward_lm_lora", "1x")]                        # no gold: pairwise accuracy
+    assert line["compared on"] == "held-out pairwise accuracy" and (line["none, same seeds"], line["LENS 8x, same seeds"]) == (0.64, 0.63)
+    words = text_rows.reward_lm_markdown(frame.loc[["hh-harmless"]], {}, {}, {})
+    assert "held-out pairwise accuracy 0.660, against 0.640 for the embedding MLP" in words
     with pytest.raises(LensInputError, match="lm_config.epochs"):
         text_rows.load_reward_lm_rows({"instructions": {"lora": [1]}}, [1], 2.0, root=tmp_path)
     with pytest.raises(LensInputError, match=r"cached seeds \[1\]; asked for a non-empty subset of \[0, 2\]"):
@@ -93,7 +100,7 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
     from lens_minimal.companion import text_rows
 
     frame = pd.DataFrame([{"task": "instructions", "row": "reward_lm_lora", "ratio": "1x", "n seeds": 1, "Best-of-N gold": 0.7,
-                           "pairwise accuracy": 0.6, "none, same seeds": 0.65, "LENS 8x, same seeds": 0.66,
+                           "pairwise accuracy": 0.6, "compared on": "Best-of-N gold", "none, same seeds": 0.65, "LENS 8x, same seeds": 0.66,
                            "train minutes": 15.0, "trainable parameters": 10}]).set_index(["task", "row", "ratio"])
     costs = {"seconds_per_epoch_full": 2400.0, "seconds_per_epoch_lora": 900.0, "texts_per_second_score": 10.0}
     words = text_rows.reward_lm_markdown(frame, {"instructions": costs}, {"instructions": {"full": [1], "lora": [1, 4]}},

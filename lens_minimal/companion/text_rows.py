@@ -348,20 +348,6 @@ def cells_from_rows(rows: list[dict], metrics: Sequence[str] = ("bon_gold", "pai
     return out
 
 
-def lens_cells_from_table1(record: dict, tasks: Sequence[str], seeds: Sequence[int]) -> dict:
-    """LENS cells {task: {ratio: {metric: [per seed]}}} of a Table 1 result/reference, restricted to `seeds`;
-    an error when Table 1 was not run at those seeds or tasks."""
-    have = record["seeds"]
-    missing = [s for s in seeds if s not in have]
-    if missing or any(t not in record["numbers"]["cells"] for t in tasks):
-        raise LensInputError(f"Table 1 result ({record['profile']}) has seeds {have} and tasks "
-                             f"{sorted(record['numbers']['cells'])}; asked seeds {list(seeds)}, tasks {list(tasks)}: "
-                             "run LENS here instead (lens_from='run')")
-    pos = [have.index(s) for s in seeds]
-    return {t: {r: {m: [v[k] for k in pos] for m, v in cell.items()} for r, cell in record["numbers"]["cells"][t]["lens"].items()}
-            for t in tasks}
-
-
 def crossover(agreements: Sequence[float], differences: Sequence[float]) -> float | None:
     """The agreement at which mean(text augmentation - LENS) crosses 0, interpolated linearly between the
     sweep's points; None when it does not cross inside the range (then the sign at the ends says which side)."""
@@ -437,24 +423,45 @@ def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: 
     return rows
 
 
-def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], cells: Mapping[str, Any], lens_cells: Mapping[str, Any],
+METRIC_WORDS = {"bon_gold": "Best-of-N gold", "pairwise_accuracy": "held-out pairwise accuracy"}
+
+
+def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[str, Any], lens_cells: Mapping[str, Any],
                     seeds: Sequence[int]) -> pd.DataFrame:
     """One line per fine-tuned / LoRA cell: its seeds, Best-of-N gold and pairwise accuracy, and beside them
-    no augmentation (1x) and LENS at its largest ratio on the SAME seeds, read from `cells`/`lens_cells`
-    (whose seeds are `seeds`). Cost columns: training minutes, trainable parameters."""
+    the embedding MLP without augmentation (`none_cells[task]["1"]`) and LENS at its largest ratio
+    (`lens_cells[task]`) on the SAME seeds (cells hold one value per seed of `seeds`), compared on Best-of-N
+    gold, or on held-out pairwise accuracy where a task has no gold (hh-harmless). Cost columns: training
+    minutes, trainable parameters."""
     table = []
     for (t, method, r), grp in pd.DataFrame(lm_rows).groupby(["task", "method", "ratio"]):
         pos = [list(seeds).index(s) for s in grp["seed"]]
-        pick = lambda cell, m: float(np.mean([cell[m][k] for k in pos]))  # noqa: E731
+        metric = "pairwise_accuracy" if grp["bon_gold"].isna().all() else "bon_gold"
+        pick = lambda cell: float(np.mean([cell[metric][k] for k in pos]))  # noqa: E731
         top = max(lens_cells[t], key=int)
         table.append({"task": t, "row": method, "ratio": f"{r}x", "n seeds": len(grp),
                       "Best-of-N gold": round(grp["bon_gold"].mean(), 3),
                       "pairwise accuracy": round(grp["pairwise_accuracy"].mean(), 3),
-                      "none, same seeds": round(pick(cells[t]["none"]["1"], "bon_gold"), 3),
-                      f"LENS {top}x, same seeds": round(pick(lens_cells[t][top], "bon_gold"), 3),
+                      "compared on": METRIC_WORDS[metric],
+                      "none, same seeds": round(pick(none_cells[t]["1"]), 3),
+                      f"LENS {top}x, same seeds": round(pick(lens_cells[t][top]), 3),
                       "train minutes": round(grp["seconds_train"].mean() / 60, 1),
                       "trainable parameters": int(grp["n_trainable"].iloc[0])})
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
+
+
+def cells_from_table1(record: Mapping[str, Any], tasks: Sequence[str], seeds: Sequence[int], method: str = "lens") -> dict:
+    """Cells {task: {ratio: {metric: [per seed]}}} of one method of a Table 1 result/reference, restricted
+    to `seeds`; an error when Table 1 was not run at those seeds or tasks."""
+    have = record["seeds"]
+    missing = [s for s in seeds if s not in have]
+    if missing or any(t not in record["numbers"]["cells"] for t in tasks):
+        raise LensInputError(f"Table 1 result ({record['profile']}) has seeds {have} and tasks "
+                             f"{sorted(record['numbers']['cells'])}; asked seeds {list(seeds)}, tasks {list(tasks)}: "
+                             "run LENS here instead (lens_from='run')")
+    pos = [have.index(s) for s in seeds]
+    return {t: {r: {m: [v[k] for k in pos] for m, v in cell.items()} for r, cell in record["numbers"]["cells"][t][method].items()}
+            for t in tasks}
 
 
 def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, float]],
@@ -469,11 +476,13 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
         kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
         none_col = line["none, same seeds"]
         lens_col = next(c for c in line.index if c.startswith("LENS"))
+        metric = line["compared on"]
+        own = line["Best-of-N gold"] if metric == METRIC_WORDS["bon_gold"] else line["pairwise accuracy"]
         n, plural = int(line["n seeds"]), "s" if int(line["n seeds"]) > 1 else ""
         caveat = "one seed has no interval: read it as one draw, not as a difference" if n == 1 else \
             f"{n} seeds: read the differences against the spread over seeds, not as settled"
         words.append(f"- **{t}, {kind}, {ratio}** ({n} seed{plural}, {line['train minutes']:.0f} min of training): "
-                     f"Best-of-N gold {line['Best-of-N gold']:.3f}, against {none_col:.3f} for the embedding MLP without "
+                     f"{metric} {own:.3f}, against {none_col:.3f} for the embedding MLP without "
                      f"augmentation and {line[lens_col]:.3f} for {lens_col.split(',')[0]} on the same seed{plural}; {caveat}.")
     done = {(t, m.split("_")[-1], int(r[:-1])) for t, m, r in frame.index}
     for t, kinds in wanted.items():
@@ -528,10 +537,9 @@ def judge_differences(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], t
 
 
 def n_test_texts(task: str) -> int:
-    """Responses in the task's shipped test set (what a text reward model must score once per evaluation)."""
-    from ..text.shipped import load_shipped_text
-
-    return sum(len(r["responses"]) for r in load_shipped_text(task, "test"))
+    """Responses in the task's test set (what a text reward model must score once per evaluation)."""
+    test = _train_test_text(task)[1]
+    return 2 * len(test) if task in PAIR_TASKS else sum(len(r["responses"]) for r in test)
 
 
 def crossover_markdown(crossing: Mapping[str, float | None], diffs: Mapping[str, Mapping[str, Mapping[str, float]]],
