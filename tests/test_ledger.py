@@ -37,8 +37,12 @@ def test_claims_are_well_formed_and_tests_point_at_table1_cells():
             for side in ("a", "b"):
                 cell = c.test[side]
                 if cell["method"] != "lens_no_div":               # our ablation, not a paper row
-                    method = "lens" if cell["method"] == "none" else cell["method"]
+                    method = ledger.PAPER_METHOD.get(cell["method"], cell["method"])
                     assert (method, c.test["dataset"], cell["ratio"]) in t1.index, c.id
+        if c.test.get("type") == "every":
+            for m in [c.test["a"], *c.test["b"]]:
+                for r in c.test["ratios"]:
+                    assert (ledger.PAPER_METHOD.get(m, m), c.test["dataset"], r) in t1.index, c.id
 
 
 def test_bad_claims_file_names_the_claim(tmp_path):
@@ -198,4 +202,37 @@ def test_bad_sweep_test_is_refused(tmp_path):
     path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: ablation_gamma,"
                     " test: {type: sweep_every, a: lens, b: none, values: []}}\n")
     with pytest.raises(LensInputError, match="non-empty list"):
+        ledger.load_claims(path)
+
+
+def test_every_claim_pairs_cells_by_seed_and_is_partly_while_comparisons_are_missing():
+    claims = {c.id: c for c in ledger.load_claims()}
+    cells = {"instructions": {"none": {"1": {"bon_gold": [0.70, 0.71, 0.72]}},
+                              "lens": {"4": {"bon_gold": [0.72, 0.73, 0.74]}, "8": {"bon_gold": [0.71, 0.72, 0.73]}},
+                              "smollm2_judge": {"4": {"bon_gold": [0.60, 0.62, 0.61]}},
+                              "reward_lm_lora": {"4": {"bon_gold": [0.70], "seeds": [2]}},          # one seed, run alone
+                              "reward_lm_full": {"1": {"bon_gold": [0.90, 0.92], "seeds": [0, 1]}}}}
+    record = {"table1_text_rows": {"seeds": [0, 1, 2], "numbers": {"cells": cells}}}
+    a, b = ledger.paired_cells(cells, "instructions", {"method": "lens", "ratio": 4}, {"method": "reward_lm_lora", "ratio": 4},
+                               "bon_gold", [0, 1, 2])
+    assert (a, b) == ([0.74], [0.70])                                                  # seed 2 of LENS against seed 2
+    j = ledger.judge(claims["lens-beats-text-augmentation-hh"], record, {"hh": "instructions"})
+    assert j.verdict == "partly" and set(j.detail["comparisons"]) == {"reward_lm_lora 4x", "smollm2_judge 4x"}
+    assert "not run: reward_lm_full 4x" in j.ours and len(j.detail["not_run"]) == 4
+    both = dict(cells["instructions"], **{m: {r: {"bon_gold": [0.5, 0.5, 0.5]} for r in ("4", "8")}
+                                          for m in ("smollm2_judge", "reward_lm_lora", "reward_lm_full")})
+    full = ledger.judge(claims["lens-beats-text-augmentation-hh"], {"table1_text_rows": {"seeds": [0, 1, 2], "numbers": {
+        "cells": {"instructions": both}}}}, {"hh": "instructions"})
+    assert full.verdict == "reproduced" and not full.detail["not_run"]                # every comparison run and won
+    close = ledger.judge(claims["mlp-close-to-full-ft-hh"], record, {"hh": "instructions"})
+    assert close.verdict == "not reproduced" and close.detail["n"] == 2               # full FT clearly better on seeds 0, 1
+    none_run = ledger.judge(claims["lens-beats-text-augmentation-tldr"], record, {"tldr": "summaries"})
+    assert none_run.verdict == "not tested yet"
+
+
+def test_bad_every_test_is_refused(tmp_path):
+    path = tmp_path / "claims.yml"
+    path.write_text("claims:\n  - {id: e, section: s, kind: claim, text: t, paper: p, tested_by: table1_text_rows,"
+                    " test: {type: every, dataset: hh, metric: bon_gold, a: lens, b: [], ratios: [4], expect: greater}}\n")
+    with pytest.raises(LensInputError, match=r"claim 1 \(e\).*b: a non-empty list of methods"):
         ledger.load_claims(path)

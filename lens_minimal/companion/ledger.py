@@ -37,6 +37,7 @@ _TABLE2_COLUMNS = ["quantity", "label", "text_synthesis", "latent_synthesis", "r
 _ABLATION_COLUMNS = ["ablation", "value", "method", "bon_gold", "note"]
 _TEST_FIELDS = {
     "difference": {"type", "dataset", "metric", "a", "b", "expect"},
+    "every": {"type", "dataset", "metric", "a", "b", "ratios", "expect"},   # method a against each of b, at each ratio
     "factor": {"type", "quantity", "paper_value"},
     "value": {"type", "key", "paper_value", "rtol"},
     "interval": {"type", "key", "expect", "than"},
@@ -46,6 +47,8 @@ _TEST_FIELDS = {
     "sweep_every": {"type", "a", "b", "values"},
 }
 _EXPECT = ("greater", "less", "no_gain")
+# which row of the paper's Table 1 (data/paper/table1.csv) each of our cells stands for, where the names differ
+PAPER_METHOD = {"none": "lens", "reward_lm_full": "text_full_ft", "reward_lm_lora": "text_lora", "smollm2_judge": "self_rewarding"}
 
 
 # --- the paper's tables ---------------------------------------------------------------------------
@@ -112,6 +115,20 @@ def per_seed_cells(runs: pd.DataFrame, metrics: Sequence[str] = TABLE1_METRICS) 
 def cell_values(cells: Mapping[str, Any], task: str, method: str, ratio: int, metric: str) -> list[float]:
     """Per-seed values of one cell of `per_seed_cells` output (KeyError if it was not run)."""
     return cells[task][method][str(ratio)][metric]
+
+
+def paired_cells(cells: Mapping[str, Any], task: str, a: Mapping[str, Any], b: Mapping[str, Any], metric: str,
+                 seeds: Sequence[int] | None = None) -> tuple[list[float], list[float]]:
+    """Values of cells `a` and `b` ({method, ratio}) on the seeds both hold, paired by seed. A cell lists
+    one value per seed of `seeds` (the result's seeds; None: paired by position), or carries its own
+    `seeds` when it was run on fewer (the fine-tuned reward models). KeyError when a cell was not run."""
+    def by_seed(cell: Mapping[str, Any]) -> dict[int, float]:
+        return dict(zip(cell.get("seeds", range(len(cell[metric])) if seeds is None else seeds), cell[metric]))
+
+    va = by_seed(cells[task][a["method"]][str(a["ratio"])])
+    vb = by_seed(cells[task][b["method"]][str(b["ratio"])])
+    common = [s for s in va if s in vb]
+    return [va[s] for s in common], [vb[s] for s in common]
 
 
 # --- claims ---------------------------------------------------------------------------------------
@@ -181,13 +198,19 @@ def _check_test(claim: Claim, where: str) -> None:
             raise LensInputError(f"{where}: test.expect must be in {_EXPECT}")
     if kind == "sweep_every" and not (isinstance(claim.test["values"], list) and claim.test["values"]):
         raise LensInputError(f"{where}: test.values must be a non-empty list of the swept values")
-    if kind == "difference":
+    if kind in ("difference", "every"):
         if claim.test["dataset"] not in DATASET_TASK or claim.test["expect"] not in _EXPECT:
             raise LensInputError(f"{where}: test.dataset must be in {sorted(DATASET_TASK)}, expect in {_EXPECT}")
+    if kind == "difference":
         for side in ("a", "b"):
             cell = claim.test[side]
             if not isinstance(cell, dict) or set(cell) != {"method", "ratio"}:
                 raise LensInputError(f"{where}: test.{side} must be {{method: ..., ratio: ...}}")
+    if kind == "every":
+        t = claim.test
+        if not (isinstance(t["a"], str) and isinstance(t["b"], list) and t["b"] and isinstance(t["ratios"], list) and t["ratios"]):
+            raise LensInputError(f"{where}: an every test needs a: one method, b: a non-empty list of methods, "
+                                 "ratios: a non-empty list")
 
 
 # --- statistics -----------------------------------------------------------------------------------
@@ -252,6 +275,8 @@ def judge(claim: Claim, results: Mapping[str, Mapping[str, Any]], task_for: Mapp
     record, test = results[claim.tested_by], claim.test
     if test["type"] == "difference":
         return _judge_difference(claim, record, dict(task_for or DATASET_TASK))
+    if test["type"] == "every":
+        return _judge_every(claim, record, dict(task_for or DATASET_TASK))
     if test["type"].startswith("sweep_"):
         return judge_sweep(claim, record)
     if test["type"] == "factor":
@@ -282,7 +307,7 @@ def judge_all(claims: Sequence[Claim], results: Mapping[str, Mapping[str, Any]],
     for c in claims:
         if c.kind != "claim":
             continue
-        names = mapping.get(c.test.get("dataset"), []) if c.test and c.test.get("type") == "difference" else []
+        names = mapping.get(c.test.get("dataset"), []) if c.test and c.test.get("type") in ("difference", "every") else []
         if len(names) > 1:
             for name in names:
                 j = judge(c, results, {c.test["dataset"]: name})
@@ -313,19 +338,60 @@ def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: Mapping
         return Judgement(claim, f"no task stands in for {DATASET_LABEL[test['dataset']]} here", NOT_TESTED)
     if task not in cells:
         return Judgement(claim, f"task {task!r} not run in this profile", NOT_TESTED, {"task": task})
-    metric = test["metric"]
     try:
-        if not np.isfinite(cell_values(cells, task, "none", 1, metric)).all():
-            metric = "pairwise_accuracy"   # real human pairs: no gold reward, held-out accuracy instead
-        a = cell_values(cells, task, test["a"]["method"], test["a"]["ratio"], metric)
-        b = cell_values(cells, task, test["b"]["method"], test["b"]["ratio"], metric)
+        metric = _task_metric(cells, task, test["metric"])
+        a, b = paired_cells(cells, task, test["a"], test["b"], metric, record.get("seeds"))
     except KeyError:
         return Judgement(claim, f"{task}: cell not run in this profile", NOT_TESTED, {"task": task})
+    if not a:
+        return Judgement(claim, f"{task}: the two cells share no seed", NOT_TESTED, {"task": task})
     diff = paired_difference(a, b)
     named = f"{task} ({'held-out accuracy' if metric == 'pairwise_accuracy' else 'gold'}): "
     ours = f"{named}{np.mean(a):.3f} vs {np.mean(b):.3f} (diff {diff['mean']:+.3f}"
     ours += f", {CONFIDENCE:.0%} CI [{diff['lo']:+.3f}, {diff['hi']:+.3f}], n={diff['n']})" if diff["n"] > 1 else ")"
     return Judgement(claim, ours, difference_verdict(diff, test["expect"]), {"task": task, "metric": metric, **diff})
+
+
+def _task_metric(cells: Mapping[str, Any], task: str, metric: str) -> str:
+    """`metric`, or held-out pairwise accuracy on a task of real human pairs (no gold: NaN Best-of-N)."""
+    if not np.isfinite(cell_values(cells, task, "none", 1, metric)).all():
+        return "pairwise_accuracy"
+    return metric
+
+
+def _judge_every(claim: Claim, record: Mapping[str, Any], task_for: Mapping[str, Any]) -> Judgement:
+    """Method `a` against each method of `b`, each at each of `ratios` (a at the same ratio), paired by seed.
+    Comparisons whose cells were not run are named; the verdict joins those run (`combine_verdicts`), and a
+    claim about every comparison is at most "partly" while some were not run."""
+    test = claim.test
+    task = task_for.get(test["dataset"])
+    task = task[0] if isinstance(task, (list, tuple)) and task else task
+    cells = record["numbers"].get("cells", {})
+    if task is None or task not in cells or "none" not in cells[task]:
+        return Judgement(claim, f"{task or DATASET_LABEL[test['dataset']]}: not run in this chapter", NOT_TESTED, {"task": task})
+    metric = _task_metric(cells, task, test["metric"])
+    done, missing = [], []
+    for r in test["ratios"]:
+        for m in test["b"]:
+            try:
+                a, b = paired_cells(cells, task, {"method": test["a"], "ratio": r}, {"method": m, "ratio": r}, metric, record.get("seeds"))
+            except KeyError:
+                a = b = []
+            if not a:
+                missing.append(f"{m} {r}x")
+                continue
+            diff = paired_difference(a, b)
+            done.append((f"{m} {r}x", diff, difference_verdict(diff, test["expect"])))
+    if not done:
+        return Judgement(claim, f"{task}: none of the {len(missing)} comparisons run", NOT_TESTED, {"task": task})
+    verdict = combine_verdicts([v for _, _, v in done])
+    if missing and verdict == "reproduced":
+        verdict = "partly"
+    named = f"{task} ({'held-out accuracy' if metric == 'pairwise_accuracy' else 'gold'}), {test['a']} minus: "
+    ours = named + "; ".join(f"{name} {format_difference(d)}" for name, d, _ in done)
+    ours += f"; not run: {', '.join(missing)}" if missing else ""
+    return Judgement(claim, ours, verdict, {"task": task, "metric": metric, "comparisons": {n: d for n, d, _ in done},
+                                            "not_run": missing})
 
 
 def _judge_interval(claim: Claim, record: Mapping[str, Any]) -> Judgement:

@@ -450,6 +450,19 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
+def ledger_cells(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], lm_rows: Sequence[Mapping[str, Any]],
+                 metrics: Sequence[str] = ("bon_gold", "pairwise_accuracy")) -> dict:
+    """What the chapter stores under `numbers.cells` and the claims ledger reads: per task, the rows'
+    cells (`none`, `text_aug@a=...`, `smollm2_judge`: one value per seed of the chapter), `lens`, and
+    each fine-tuned / LoRA cell with the `seeds` it holds (values in that seed order)."""
+    out = {t: {**{m: dict(c) for m, c in cells.get(t, {}).items()}, "lens": dict(lens_cells[t])} for t in lens_cells}
+    if lm_rows:
+        for (t, method, r), grp in pd.DataFrame(lm_rows).sort_values("seed").groupby(["task", "method", "ratio"]):
+            out.setdefault(t, {}).setdefault(method, {})[str(r)] = {**{m: grp[m].tolist() for m in metrics},
+                                                                     "seeds": grp["seed"].tolist()}
+    return out
+
+
 def cells_from_table1(record: Mapping[str, Any], tasks: Sequence[str], seeds: Sequence[int], method: str = "lens") -> dict:
     """Cells {task: {ratio: {metric: [per seed]}}} of one method of a Table 1 result/reference, restricted
     to `seeds`; an error when Table 1 was not run at those seeds or tasks."""
