@@ -181,3 +181,28 @@ def test_pair_task_rows_train_on_seed_pairs_and_report_held_out_pair_accuracy(ti
     margin = (score_ids(model, encode(tok, [r["prompt"] for r in test], [r["chosen"] for r in test]), tok.pad_token_id)
               - score_ids(model, encode(tok, [r["prompt"] for r in test], [r["rejected"] for r in test]), tok.pad_token_id))
     assert direct["pairwise_accuracy"] == pytest.approx(((margin > 0).float() + 0.5 * (margin == 0).float()).mean().item())
+
+
+def test_judge_run_with_more_pairs_per_prompt_copies_the_base_run_and_judges_only_new_pairs(tmp_path, monkeypatch):
+    import lens_minimal.text.judge as judge
+    from lens_minimal.companion import text_rows
+
+    monkeypatch.setenv("LENS_CACHE_DIR", str(tmp_path))
+    judged = []
+
+    def fake_pool(model, tok, train, rows, pairs, config, progress=False):
+        judged.extend((r, int(p[0]), int(p[1])) for r, p in zip(rows, pairs))
+        return [{"row": r, "id": train[r]["id"], "i": int(p[0]), "j": int(p[1]), "margin": float(len(judged)),
+                 "margin_ab": 1.0, "margin_ba": -1.0} for r, p in zip(rows, pairs)], 1.0
+
+    monkeypatch.setattr(judge, "judge_pool", fake_pool)
+    base = text_rows.judge_labels("instructions", 4, 3, loaded=(None, None), progress=False, chunk=5)
+    judged.clear()
+    more = text_rows.judge_labels("instructions", 4, 7, loaded=(None, None), progress=False, chunk=5, reuse=base["labels"])
+    base_keys = {(x["row"], x["i"], x["j"]) for x in base["labels"]}
+    assert len(judged) == 16 and not base_keys & set(judged)            # only the 4 new pairs of each of 4 prompts
+    assert more["n_pairs"] == 28 and more["n_reused"] == 12 and more["pairs_per_second"] == 16 / 4.0
+    assert [x for x in more["labels"] if (x["row"], x["i"], x["j"]) in base_keys] == base["labels"]   # copied as they were
+    assert [text_rows.labels_per_prompt(r) for r in (2, 4, 8)] == [3, 3, 7]
+    assert (text_rows.judge_entry("summaries", 3), text_rows.judge_entry("summaries", 7, "mlp_judge")) == \
+        ("judge_labels_summaries", "mlp_judge_summaries_k7")

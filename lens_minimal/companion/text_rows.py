@@ -4,12 +4,15 @@ Entries (each `data/cache/text_rows/<name>.json`, params and seeds checked on lo
 
 - `mlp_simulated_<task>`: embedding MLP with text augmentation from the response pool, oriented by
   the simulated annotator at agreement a, for every (a, ratio, seed); 1x rows are method "none".
-- `judge_labels_<task>`: SmolLM2-135M-Instruct judging pool pairs in both orders (`text.judge`), its
-  agreement with gold, position bias and measured throughput; the labels themselves.
-- `mlp_judge_<task>`: the embedding MLP trained on seed pairs + pool pairs labelled by that judge
+- `judge_labels_<task>`: SmolLM2-135M-Instruct judging 3 pool pairs per prompt in both orders
+  (`text.judge`), its agreement with gold, position bias and measured throughput; the labels
+  themselves. Enough for 2x and 4x; `judge_labels_<task>_k7` holds 7 pairs per prompt for 8x (a
+  superset: the base run's pairs are copied, the 4 new ones judged). `labels_per_prompt` says which
+  run a ratio reads.
+- `mlp_judge_<task>[_k7]`: the embedding MLP trained on seed pairs + pool pairs labelled by that judge
   (the self-rewarding row: the model judges its own sampled responses).
-- `reward_lm_<task>_<full|lora>`: SmolLM2 itself fine-tuned as a reward model (`text.reward_lm`).
-- `costs`: measured seconds per training step / epoch, scoring and judging throughput.
+- `reward_lm_<task>_<full|lora>_r<ratio>`: SmolLM2 itself fine-tuned as a reward model (`text.reward_lm`).
+- `costs_<task>`: measured seconds per training step / epoch, scoring and judging throughput.
 
 Run from a shell (one thread; each entry is stored when it finishes, LM training checkpoints; a
 `reward-lm` run for new seeds adds them to the cell's entry, each row with its own provenance):
@@ -76,6 +79,20 @@ def judge_rows(task: str, labels_entry: str, ratios: Sequence[int], seeds: Seque
 
 # --- the SmolLM2 judge ----------------------------------------------------------------------------
 
+BASE_PAIRS_PER_PROMPT = 3   # the first judge run of a task: 3 pool pairs per prompt, enough for 2x and 4x
+
+
+def labels_per_prompt(ratio: int) -> int:
+    """Judge labels per prompt a ratio draws on: the base run up to 4x, ratio - 1 above (8x: 7)."""
+    return BASE_PAIRS_PER_PROMPT if ratio <= BASE_PAIRS_PER_PROMPT + 1 else ratio - 1
+
+
+def judge_entry(task: str, pairs_per_prompt: int, kind: str = "judge_labels") -> str:
+    """Cache entry of a judge run (`judge_labels`) or of the MLP on its labels (`mlp_judge`): the base run
+    is `<kind>_<task>`, a run with more pairs per prompt `<kind>_<task>_k<pairs>`."""
+    return f"{kind}_{task}" + ("" if pairs_per_prompt == BASE_PAIRS_PER_PROMPT else f"_k{pairs_per_prompt}")
+
+
 def judge_params(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: int = 0, batch_size: int = 16) -> dict:
     from ..text.judge import JUDGE_TEMPLATE
 
@@ -90,12 +107,16 @@ def judge_parts_dir(params: Mapping[str, Any], model: str = MODEL) -> Path:
 
 
 def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: int = 0, batch_size: int = 16,
-                 model: str = MODEL, loaded: tuple | None = None, progress: bool = True, chunk: int = 240) -> dict:
+                 model: str = MODEL, loaded: tuple | None = None, progress: bool = True, chunk: int = 240,
+                 reuse: Sequence[Mapping[str, Any]] = ()) -> dict:
     """Judge `pairs_per_prompt` random candidate pairs of each of the first `n_prompts` training prompts.
 
-    Resumable: the pairs are judged in chunks of `chunk`, each written (atomically) under
-    `judge_parts_dir`; a rerun with the same parameters judges only the missing chunks, and `seconds`
-    sums the judging time of all chunks, whichever session ran them."""
+    The pairs of a prompt are the first `pairs_per_prompt` of one random order (seeded by `label_seed`),
+    so a run with more pairs per prompt holds every pair of a run with fewer. `reuse`: labels of such a
+    run by the same judge (same model, template, batch size); their pairs are copied, not judged again.
+    Resumable: the pairs to judge are judged in chunks of `chunk`, each written (atomically) under
+    `judge_parts_dir`; a rerun with the same parameters judges only the missing chunks. `seconds` sums the
+    judging time of all chunks, whichever session ran them, and `pairs_per_second` counts judged pairs only."""
     from ..text.judge import JudgeConfig, judge_pool, position_bias
     from ..text.models import load_model
     from ..text.shipped import load_shipped_text
@@ -106,20 +127,27 @@ def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
     pick = torch.argsort(torch.rand((len(train), len(cands)), generator=gen), dim=1)[:, :pairs_per_prompt]  # (P, k)
     rows = torch.arange(len(train)).repeat_interleave(pairs_per_prompt)
     pairs = cands[pick.reshape(-1)]
-    labels, seconds = [], 0.0
+    known = {(x["row"], x["i"], x["j"]): x for x in reuse}
+    keys = [(int(r), int(p[0]), int(p[1])) for r, p in zip(rows, pairs)]
+    todo = torch.tensor([k for k, key in enumerate(keys) if key not in known], dtype=torch.long)   # (T,) to judge
+    judged, seconds = {}, 0.0
     lm_tok = loaded
-    parts = judge_parts_dir(judge_params(task, n_prompts, pairs_per_prompt, label_seed, batch_size), model)
-    for c, start in enumerate(range(0, len(pairs), chunk)):   # resumable: one file per chunk of pairs
+    reused = {"reused": hashlib.sha256(json.dumps(sorted(known)).encode()).hexdigest()[:16]} if known else {}
+    parts = judge_parts_dir({**judge_params(task, n_prompts, pairs_per_prompt, label_seed, batch_size), **reused}, model)
+    for c, start in enumerate(range(0, len(todo), chunk)):   # resumable: one file per chunk of pairs to judge
         part = parts / f"part-{c:04d}.json"
         if not part.is_file():
             lm_tok = lm_tok or load_model(model)
-            lab, sec = judge_pool(*lm_tok, train, rows[start:start + chunk].tolist(), pairs[start:start + chunk],
-                                  JudgeConfig(batch_size=batch_size), progress=False)
+            take = todo[start:start + chunk]
+            lab, sec = judge_pool(*lm_tok, train, rows[take].tolist(), pairs[take], JudgeConfig(batch_size=batch_size),
+                                  progress=False)
             write_json(part, {"labels": lab, "seconds": sec})
             if progress:
-                print(f"judge {task}: {min(start + chunk, len(pairs))}/{len(pairs)} pairs, {sec:.0f} s for this chunk", flush=True)
+                print(f"judge {task}: {min(start + chunk, len(todo))}/{len(todo)} pairs, {sec:.0f} s for this chunk", flush=True)
         done = json.loads(part.read_text())
-        labels, seconds = labels + done["labels"], seconds + done["seconds"]
+        judged.update({(x["row"], x["i"], x["j"]): x for x in done["labels"]})
+        seconds += done["seconds"]
+    labels = [judged[key] if key in judged else known[key] for key in keys]
     gold = [[r["gold"][r["chosen"]], r["gold"][r["rejected"]]] + [r["gold"][k] for k in r["pool"]] for r in train]
     gi = torch.tensor([gold[x["row"]][x["i"]] for x in labels])
     gj = torch.tensor([gold[x["row"]][x["j"]] for x in labels])
@@ -128,8 +156,8 @@ def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
     ab, ba = torch.tensor([x["margin_ab"] for x in labels]), torch.tensor([x["margin_ba"] for x in labels])
     rate_ab, _ = agreement_with_gold(ab > 0, gi, gj)
     return {"labels": labels, "agreement": rate, "n_distinct_gold": n, "agreement_one_order": rate_ab,
-            **position_bias(ab, ba), "seconds": seconds, "pairs_per_second": len(labels) / seconds,
-            "n_pairs": len(labels)}
+            **position_bias(ab, ba), "seconds": seconds, "pairs_per_second": len(judged) / seconds if judged else float("nan"),
+            "n_pairs": len(labels), "n_reused": len(labels) - len(judged)}
 
 
 # --- reward models that fine-tune the LLM ----------------------------------------------------------
@@ -287,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     j.add_argument("--pairs-per-prompt", type=int, default=1)
     j.add_argument("--ratios", default="", help="also train the MLP on the labels at these ratios (needs labels for every seed prompt)")
     j.add_argument("--seeds", default="0,1,2")
+    j.add_argument("--reuse-base", action="store_true",
+                   help=f"copy the labels of the base run ({BASE_PAIRS_PER_PROMPT} pairs per prompt) instead of judging them again")
     r = sub.add_parser("reward-lm")
     r.add_argument("--task", required=True)
     r.add_argument("--lora", action="store_true")
@@ -308,17 +338,24 @@ def main(argv: list[str] | None = None) -> None:
         row_cache.cached(f"mlp_simulated_{a.task}", simulated_params(a.task, ag, ra, {}), se,
                          lambda: simulated_rows(a.task, ag, ra, se), recompute=True)
     elif a.cmd == "judge":
-        name = f"judge_labels_{a.task}"
-        entry = row_cache.cached(name, judge_params(a.task, a.n_prompts, a.pairs_per_prompt), [],
-                                 lambda: judge_labels(a.task, a.n_prompts, a.pairs_per_prompt), recompute=True)
+        name = judge_entry(a.task, a.pairs_per_prompt)
+        params = judge_params(a.task, a.n_prompts, a.pairs_per_prompt)
+        reuse = []
+        if a.reuse_base and a.pairs_per_prompt > BASE_PAIRS_PER_PROMPT:   # the base run's pairs are ours too
+            base = row_cache.load_entry(judge_entry(a.task, BASE_PAIRS_PER_PROMPT),
+                                        judge_params(a.task, a.n_prompts, BASE_PAIRS_PER_PROMPT), [])
+            reuse = base["payload"]["labels"]
+            params = {**params, "reused_from": judge_entry(a.task, BASE_PAIRS_PER_PROMPT)}
+        entry = row_cache.cached(name, params, [], lambda: judge_labels(a.task, a.n_prompts, a.pairs_per_prompt, reuse=reuse),
+                                 recompute=True)
         print({k: v for k, v in entry["payload"].items() if k != "labels"})
         if a.ratios:
-            row_cache.cached(f"mlp_judge_{a.task}", {"task": a.task, "labels_entry": name, "ratios": ints(a.ratios), "config": {}},
+            row_cache.cached(judge_entry(a.task, a.pairs_per_prompt, "mlp_judge"), mlp_judge_params(a.task, name, ints(a.ratios)),
                              ints(a.seeds), lambda: judge_rows(a.task, name, ints(a.ratios), ints(a.seeds)), recompute=True)
     else:
         lm_config = {"epochs": a.epochs}
         kind = "lora" if a.lora else "full"
-        labels = f"judge_labels_{a.task}" if a.ratio > 1 else None
+        labels = judge_entry(a.task, labels_per_prompt(a.ratio)) if a.ratio > 1 else None
         # seeds run later join the seeds already in the entry (same parameters), each row with its provenance
         row_cache.add_seeds(f"reward_lm_{a.task}_{kind}_r{a.ratio}",
                             reward_lm_params(a.task, a.lora, a.ratio, a.n_train, a.n_test_prompts, lm_config, labels),
@@ -395,11 +432,16 @@ def load_judge_rows(judge_mlp: Mapping[str, Sequence[int]], seeds: Sequence[int]
     self-rewarding row), from the cache: `judge_mlp` = {task: [ratios]}, as `text_rows judge --ratios` wrote them."""
     rows: list[dict] = []
     for t, ratios in judge_mlp.items():
-        entry = row_cache.load_entry(f"mlp_judge_{t}", {"task": t, "labels_entry": f"judge_labels_{t}",
-                                                        "ratios": [int(r) for r in ratios], "config": config}, list(seeds), root)
-        print_provenance(entry)
-        rows += entry["payload"]["rows"]
+        for k in sorted({labels_per_prompt(int(r)) for r in ratios}):   # one entry per judge run (2x, 4x: base; 8x: k = 7)
+            entry = row_cache.load_entry(judge_entry(t, k, "mlp_judge"), mlp_judge_params(
+                t, judge_entry(t, k), [int(r) for r in ratios if labels_per_prompt(int(r)) == k], config), list(seeds), root)
+            print_provenance(entry)
+            rows += entry["payload"]["rows"]
     return rows
+
+
+def mlp_judge_params(task: str, labels_entry: str, ratios: Sequence[int], config: dict | None = None) -> dict:
+    return {"task": task, "labels_entry": labels_entry, "ratios": [int(r) for r in ratios], "config": config or {}}
 
 
 def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: Sequence[int], epochs: float = 1.0,
@@ -414,7 +456,7 @@ def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: 
             if kind not in ("full", "lora"):
                 raise LensInputError(f"reward_lm[{t!r}]: kind {kind!r} is not 'full' or 'lora'")
             for r in ratios:
-                labels = f"judge_labels_{t}" if r > 1 else None
+                labels = judge_entry(t, labels_per_prompt(r)) if r > 1 else None
                 name = f"reward_lm_{t}_{kind}_r{r}"
                 entry = row_cache.load_entry(name, reward_lm_params(t, kind == "lora", r, None, None, {"epochs": epochs},
                                                                     labels), list(seeds), root, subset=True)
