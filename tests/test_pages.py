@@ -55,6 +55,10 @@ def test_headline_counts_every_verdict_and_shows_only_the_headline_claims():
     assert "text of c" not in text and "[claims ledger](executed/claims_ledger.ipynb)" in text
     assert text.rstrip().endswith(":::") and "smoke" not in text
     assert "say nothing about the paper" in pages.headline_markdown(judged, "smoke", "abc")
+    half = judged + [ledger.Judgement(_claim("a", "A wins"), "no pool here", ledger.NOT_TESTED)]   # one stand-in not run
+    text = pages.headline_markdown(half, "default", "abc")
+    assert "Our runs test 3 claims and give 3 verdicts" in text and "1 more claim is not tested yet" in text
+    assert "no pool here" not in text                         # the untested stand-in of a tested claim is left out
 
 
 def test_status_rows_say_profile_time_commit_and_reference_check():

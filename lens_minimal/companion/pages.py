@@ -117,16 +117,17 @@ def headline_markdown(judgements: Sequence[ledger.Judgement], profile: str, comm
     if profile != "default":
         lines += [f"*The {profile} profile checks the machinery on small or synthetic data: its numbers say "
                   "nothing about the paper. `make book` builds the default profile.*", ""]
-    claims_tested = len({j.claim.id for j in judgements if j.verdict != ledger.NOT_TESTED})
-    claims_untested = len({j.claim.id for j in judgements if j.verdict == ledger.NOT_TESTED})
+    tested_ids = {j.claim.id for j in judgements if j.verdict != ledger.NOT_TESTED}
+    claims_tested = len(tested_ids)
+    claims_untested = len({j.claim.id for j in judgements} - tested_ids)   # no verdict on any of its stand-ins
     twice = " (a claim about a dataset with two stand-ins gets one verdict on each)" if tested > claims_tested else ""
     lines += [f"Our runs test {claims_tested} claims and give {tested} verdicts{twice}: "
               f"**{counts['reproduced']} reproduced**, {counts['partly']} partly and **{counts['not reproduced']} not "
               f"reproduced**; {claims_untested} more claim{'s are' if claims_untested != 1 else ' is'} not tested yet. "
               "The paper's main claims:", "",
               "| Claim | Paper | Ours | Verdict |", "|---|---|---|---|"]
-    for j in judgements:
-        if j.claim.headline:
+    for j in judgements:   # a stand-in not tested is left out where another stand-in of the claim was tested
+        if j.claim.headline and (j.verdict != ledger.NOT_TESTED or j.claim.id not in tested_ids):
             cells = [j.claim.headline, j.claim.paper, j.ours, f"**{j.verdict}**"]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", f"Every claim, with the test that judges it: the [claims ledger]({ledger_link}).", ":::"]
