@@ -59,13 +59,14 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
     lens = {"instructions": {"4": {"bon_gold": [0.1, 0.2, 0.3]}, "8": {"bon_gold": [0.4, 0.55, 0.8]}},
             "hh-harmless": {"8": {"bon_gold": [float("nan")] * 3, "pairwise_accuracy": [0.59, 0.61, 0.63]}}}
     hh = dict(_lm_row(2, float("nan")), task="hh-harmless", pairwise_accuracy=0.66)
-    frame = text_rows.reward_lm_frame(rows + [hh], none, lens, seeds=[0, 1, 2])
+    frame = text_rows.reward_lm_frame(rows + [hh, dict(_lm_row(0, 0.5), ratio=4)], none, lens, seeds=[0, 1, 2])
+    assert tuple(frame.loc[("instructions", "reward_lm_lora", "4x")][["LENS at", "LENS, same seeds"]]) == ("4x", 0.1)
     line = frame.loc[("instructions", "reward_lm_lora", "1x")]
     assert line["n seeds"] == 1 and line["Best-of-N gold"] == 0.7 and line["compared on"] == "Best-of-N gold"
-    assert line["none, same seeds"] == 0.6 and line["LENS 8x, same seeds"] == 0.55    # seed 1's values
+    assert line["none, same seeds"] == 0.6 and (line["LENS at"], line["LENS, same seeds"]) == ("8x", 0.55)   # seed 1's values
     assert line["train minutes"] == 10.0
     line = frame.loc[("hh-harmless", "reward_lm_lora", "1x")]                        # no gold: pairwise accuracy
-    assert line["compared on"] == "held-out pairwise accuracy" and (line["none, same seeds"], line["LENS 8x, same seeds"]) == (0.64, 0.63)
+    assert line["compared on"] == "held-out pairwise accuracy" and (line["none, same seeds"], line["LENS, same seeds"]) == (0.64, 0.63)
     words = text_rows.reward_lm_markdown(frame.loc[["hh-harmless"]], {}, {}, {})
     assert "held-out pairwise accuracy 0.660, against 0.640 for the embedding MLP" in words
     with pytest.raises(LensInputError, match="lm_config.epochs"):
@@ -100,7 +101,7 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
     from lens_minimal.companion import text_rows
 
     frame = pd.DataFrame([{"task": "instructions", "row": "reward_lm_lora", "ratio": "1x", "n seeds": 1, "Best-of-N gold": 0.7,
-                           "pairwise accuracy": 0.6, "compared on": "Best-of-N gold", "none, same seeds": 0.65, "LENS 8x, same seeds": 0.66,
+                           "pairwise accuracy": 0.6, "compared on": "Best-of-N gold", "none, same seeds": 0.65, "LENS at": "8x", "LENS, same seeds": 0.66,
                            "train minutes": 15.0, "trainable parameters": 10}]).set_index(["task", "row", "ratio"])
     costs = {"seconds_per_epoch_full": 2400.0, "seconds_per_epoch_lora": 900.0, "texts_per_second_score": 10.0}
     words = text_rows.reward_lm_markdown(frame, {"instructions": costs}, {"instructions": {"full": [1], "lora": [1, 4]}},

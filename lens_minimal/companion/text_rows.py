@@ -471,8 +471,8 @@ METRIC_WORDS = {"bon_gold": "Best-of-N gold", "pairwise_accuracy": "held-out pai
 def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[str, Any], lens_cells: Mapping[str, Any],
                     seeds: Sequence[int]) -> pd.DataFrame:
     """One line per fine-tuned / LoRA cell: its seeds, Best-of-N gold and pairwise accuracy, and beside them
-    the embedding MLP without augmentation (`none_cells[task]["1"]`) and LENS at its largest ratio
-    (`lens_cells[task]`) on the SAME seeds (cells hold one value per seed of `seeds`), compared on Best-of-N
+    the embedding MLP without augmentation (`none_cells[task]["1"]`) and LENS (`lens_cells[task]`) at the
+    cell's ratio (1x cells: LENS's largest ratio) on the SAME seeds (cells hold one value per seed of `seeds`), compared on Best-of-N
     gold, or on held-out pairwise accuracy where a task has no gold (hh-harmless). Cost columns: training
     minutes, trainable parameters."""
     table = []
@@ -480,13 +480,13 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
         pos = [list(seeds).index(s) for s in grp["seed"]]
         metric = "pairwise_accuracy" if grp["bon_gold"].isna().all() else "bon_gold"
         pick = lambda cell: float(np.mean([cell[metric][k] for k in pos]))  # noqa: E731
-        top = max(lens_cells[t], key=int)
+        at = str(r) if str(r) in lens_cells[t] else max(lens_cells[t], key=int)   # LENS at the same ratio, else its largest
         table.append({"task": t, "row": method, "ratio": f"{r}x", "n seeds": len(grp),
                       "Best-of-N gold": round(grp["bon_gold"].mean(), 3),
                       "pairwise accuracy": round(grp["pairwise_accuracy"].mean(), 3),
                       "compared on": METRIC_WORDS[metric],
                       "none, same seeds": round(pick(none_cells[t]["1"]), 3),
-                      f"LENS {top}x, same seeds": round(pick(lens_cells[t][top]), 3),
+                      "LENS at": f"{at}x", "LENS, same seeds": round(pick(lens_cells[t][at]), 3),
                       "train minutes": round(grp["seconds_train"].mean() / 60, 1),
                       "trainable parameters": int(grp["n_trainable"].iloc[0])})
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
@@ -530,7 +530,6 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
     for (t, method, ratio), line in frame.iterrows():
         kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
         none_col = line["none, same seeds"]
-        lens_col = next(c for c in line.index if c.startswith("LENS"))
         metric = line["compared on"]
         own = line["Best-of-N gold"] if metric == METRIC_WORDS["bon_gold"] else line["pairwise accuracy"]
         n, plural = int(line["n seeds"]), "s" if int(line["n seeds"]) > 1 else ""
@@ -538,7 +537,7 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
             f"{n} seeds: read the differences against the spread over seeds, not as settled"
         words.append(f"- **{t}, {kind}, {ratio}** ({n} seed{plural}, {line['train minutes']:.0f} min of training): "
                      f"{metric} {own:.3f}, against {none_col:.3f} for the embedding MLP without "
-                     f"augmentation and {line[lens_col]:.3f} for {lens_col.split(',')[0]} on the same seed{plural}; {caveat}.")
+                     f"augmentation and {line['LENS, same seeds']:.3f} for LENS {line['LENS at']} on the same seed{plural}; {caveat}.")
     done = {(t, m.split("_")[-1], int(r[:-1])) for t, m, r in frame.index}
     for t, kinds in wanted.items():
         score_minutes = n_test_texts[t] / costs[t]["texts_per_second_score"] / 60
