@@ -519,6 +519,11 @@ def cells_from_table1(record: Mapping[str, Any], tasks: Sequence[str], seeds: Se
             for t in tasks}
 
 
+def costs_frame(costs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The measured costs, one column per task, numbers rounded to 2 decimals for reading."""
+    return pd.DataFrame(costs).map(lambda v: round(v, 2) if isinstance(v, float) else v).astype(object)
+
+
 def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, float]],
                        wanted: Mapping[str, Mapping[str, Sequence[int]]], n_test_texts: Mapping[str, int],
                        unmeasured: Sequence[str] = ()) -> str:
