@@ -363,10 +363,6 @@ def main(argv: list[str] | None = None) -> None:
                                                                   a.n_test_prompts, lm_config, labels))
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --- reading the rows: cells, LENS band, crossover ---------------------------------------------------
 
 def cells_from_rows(rows: list[dict], metrics: Sequence[str] = ("bon_gold", "pairwise_accuracy")) -> dict:
@@ -626,3 +622,7 @@ def crossover_markdown(crossing: Mapping[str, float | None], diffs: Mapping[str,
         words.append(f"- **{t}, {r}x, labelled by the SmolLM2 judge itself** (self-rewarding): text augmentation minus "
                      f"LENS {ledger.format_difference(d)}: {ledger.compare_words(d)}.")
     return "\n".join(words)
+
+
+if __name__ == "__main__":
+    main()
