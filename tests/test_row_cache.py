@@ -144,3 +144,15 @@ def test_add_seeds_keeps_the_other_seeds_rows_with_their_provenance(tmp_path):
     other = row_cache.add_seeds("cell", dict(params, lora=False), [2], lambda: {"rows": [{"seed": 2, "bon_gold": 0.5}]},
                                 root=tmp_path)
     assert other["seeds"] == [2] and len(other["payload"]["rows"]) == 1             # other parameters: nothing kept
+
+
+def test_provenance_names_the_commit_the_process_started_at(tmp_path, monkeypatch):
+    """A long run saved after later commits records the code it ran, and the HEAD at saving beside it."""
+    monkeypatch.setattr(row_cache, "STARTED_AT_COMMIT", "aaaa")
+    monkeypatch.setattr(row_cache, "git_commit", lambda: "bbbb")
+    row_cache.save_entry("x", {"a": 1}, [], {"v": 1}, 1.0, root=tmp_path)
+    prov = row_cache.load_entry("x", {"a": 1}, [], root=tmp_path)["provenance"]
+    assert (prov["git_commit"], prov["git_commit_at_save"]) == ("aaaa", "bbbb")
+    monkeypatch.setattr(row_cache, "git_commit", lambda: "aaaa")
+    row_cache.save_entry("x", {"a": 1}, [], {"v": 1}, 1.0, root=tmp_path)
+    assert "git_commit_at_save" not in row_cache.load_entry("x", {"a": 1}, [], root=tmp_path)["provenance"]

@@ -62,10 +62,16 @@ def save_entry(name: str, params: Mapping[str, Any], seeds: list[int], payload: 
     return path
 
 
+STARTED_AT_COMMIT = git_commit()   # the code this process loaded; a long run may be saved after later commits
+
+
 def _stamp() -> dict[str, Any]:
-    """Where and when a result is computed: commit, hardware and UTC date (every entry; every row of `add_seeds`)."""
-    return {"git_commit": git_commit(), "hardware": hardware(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    """Where and when a result is computed: the commit whose code ran (HEAD when this process started; the
+    HEAD at saving too, as `git_commit_at_save`, where it moved since), hardware and UTC date (every entry;
+    every row of `add_seeds`)."""
+    now = git_commit()
+    return {"git_commit": STARTED_AT_COMMIT, **({"git_commit_at_save": now} if now != STARTED_AT_COMMIT else {}),
+            "hardware": hardware(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def _as_stored(params: Mapping[str, Any]) -> Any:
