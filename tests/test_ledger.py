@@ -45,15 +45,19 @@ def test_claims_are_well_formed_and_tests_point_at_table1_cells():
                     assert (ledger.PAPER_METHOD.get(m, m), c.test["dataset"], r) in t1.index, c.id
 
 
-def test_bad_claims_file_names_the_claim(tmp_path):
+def _refused(tmp_path, claim: str, match: str) -> None:
+    """A claims file holding the one claim `claim` (its YAML fields after `id: a, section: s, kind: claim,
+    text: t, paper: p, `) is refused with an error matching `match`."""
     path = tmp_path / "claims.yml"
-    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: nowhere,"
-                    " test: {type: value, key: k, paper_value: 1, rtol: 0.1}}\n")
-    with pytest.raises(LensInputError, match=r"claim 1 \(a\).*notebooks/nowhere.ipynb not found"):
+    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, " + claim + "}\n")
+    with pytest.raises(LensInputError, match=match):
         ledger.load_claims(path)
-    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: not tested yet, extra: 1}\n")
-    with pytest.raises(LensInputError, match="unknown field"):
-        ledger.load_claims(path)
+
+
+def test_bad_claims_file_names_the_claim(tmp_path):
+    _refused(tmp_path, "tested_by: nowhere, test: {type: value, key: k, paper_value: 1, rtol: 0.1}",
+             r"claim 1 \(a\).*notebooks/nowhere.ipynb not found")
+    _refused(tmp_path, "tested_by: not tested yet, extra: 1", "unknown field")
 
 
 def test_paired_difference_is_a_t_interval_over_seeds():
@@ -194,15 +198,9 @@ def test_verdicts_combine_and_values_have_one_spelling():
 
 
 def test_bad_sweep_test_is_refused(tmp_path):
-    path = tmp_path / "claims.yml"
-    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: ablation_gamma,"
-                    " test: {type: sweep_difference, a: {value: 1}, b: {value: 0.1, method: lens}, expect: less}}\n")
-    with pytest.raises(LensInputError, match=r"test.a must be \{value: ..., method: ...\}"):
-        ledger.load_claims(path)
-    path.write_text("claims:\n  - {id: a, section: s, kind: claim, text: t, paper: p, tested_by: ablation_gamma,"
-                    " test: {type: sweep_every, a: lens, b: none, values: []}}\n")
-    with pytest.raises(LensInputError, match="non-empty list"):
-        ledger.load_claims(path)
+    _refused(tmp_path, "tested_by: ablation_gamma, test: {type: sweep_difference, a: {value: 1}, b: {value: 0.1, method: lens}, "
+             "expect: less}", r"test.a must be \{value: ..., method: ...\}")
+    _refused(tmp_path, "tested_by: ablation_gamma, test: {type: sweep_every, a: lens, b: none, values: []}", "non-empty list")
 
 
 def test_every_claim_pairs_cells_by_seed_and_is_partly_while_comparisons_are_missing():
@@ -231,8 +229,5 @@ def test_every_claim_pairs_cells_by_seed_and_is_partly_while_comparisons_are_mis
 
 
 def test_bad_every_test_is_refused(tmp_path):
-    path = tmp_path / "claims.yml"
-    path.write_text("claims:\n  - {id: e, section: s, kind: claim, text: t, paper: p, tested_by: table1_text_rows,"
-                    " test: {type: every, dataset: hh, metric: bon_gold, a: lens, b: [], ratios: [4], expect: greater}}\n")
-    with pytest.raises(LensInputError, match=r"claim 1 \(e\).*b: a non-empty list of methods"):
-        ledger.load_claims(path)
+    _refused(tmp_path, "tested_by: table1_text_rows, test: {type: every, dataset: hh, metric: bon_gold, a: lens, b: [], "
+             "ratios: [4], expect: greater}", r"claim 1 \(a\).*b: a non-empty list of methods")

@@ -329,10 +329,19 @@ def verdict_counts(judgements: Sequence[Judgement]) -> dict[str, int]:
     return {v: counts.get(v, 0) for v in VERDICTS}
 
 
+def _stand_in(task_for: Mapping[str, Any], dataset: str) -> str | None:
+    """The task standing in for `dataset` (the first, where `task_for` lists several)."""
+    task = task_for.get(dataset)
+    return task[0] if isinstance(task, (list, tuple)) and task else task
+
+
+def _metric_label(task: str, metric: str) -> str:
+    return f"{task} ({'held-out accuracy' if metric == 'pairwise_accuracy' else 'gold'})"
+
+
 def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: Mapping[str, Any]) -> Judgement:
     test = claim.test
-    task = task_for.get(test["dataset"])
-    task = task[0] if isinstance(task, (list, tuple)) and task else task
+    task = _stand_in(task_for, test["dataset"])
     cells = record["numbers"].get("cells", {})
     if task is None:
         return Judgement(claim, f"no task stands in for {DATASET_LABEL[test['dataset']]} here", NOT_TESTED)
@@ -346,7 +355,7 @@ def _judge_difference(claim: Claim, record: Mapping[str, Any], task_for: Mapping
     if not a:
         return Judgement(claim, f"{task}: the two cells share no seed", NOT_TESTED, {"task": task})
     diff = paired_difference(a, b)
-    named = f"{task} ({'held-out accuracy' if metric == 'pairwise_accuracy' else 'gold'}): "
+    named = f"{_metric_label(task, metric)}: "
     ours = f"{named}{np.mean(a):.3f} vs {np.mean(b):.3f} (diff {diff['mean']:+.3f}"
     ours += f", {CONFIDENCE:.0%} CI [{diff['lo']:+.3f}, {diff['hi']:+.3f}], n={diff['n']})" if diff["n"] > 1 else ")"
     return Judgement(claim, ours, difference_verdict(diff, test["expect"]), {"task": task, "metric": metric, **diff})
@@ -364,8 +373,7 @@ def _judge_every(claim: Claim, record: Mapping[str, Any], task_for: Mapping[str,
     Comparisons whose cells were not run are named; the verdict joins those run (`combine_verdicts`), and a
     claim about every comparison is at most "partly" while some were not run."""
     test = claim.test
-    task = task_for.get(test["dataset"])
-    task = task[0] if isinstance(task, (list, tuple)) and task else task
+    task = _stand_in(task_for, test["dataset"])
     cells = record["numbers"].get("cells", {})
     if task is None or task not in cells or "none" not in cells[task]:
         return Judgement(claim, f"{task or DATASET_LABEL[test['dataset']]}: not run in this chapter", NOT_TESTED, {"task": task})
@@ -387,7 +395,7 @@ def _judge_every(claim: Claim, record: Mapping[str, Any], task_for: Mapping[str,
     verdict = combine_verdicts([v for _, _, v in done])
     if missing and verdict == "reproduced":
         verdict = "partly"
-    named = f"{task} ({'held-out accuracy' if metric == 'pairwise_accuracy' else 'gold'}), {test['a']} minus: "
+    named = f"{_metric_label(task, metric)}, {test['a']} minus: "
     ours = named + "; ".join(f"{name} {format_difference(d)}" for name, d, _ in done)
     ours += f"; not run: {', '.join(missing)}" if missing else ""
     return Judgement(claim, ours, verdict, {"task": task, "metric": metric, "comparisons": {n: d for n, d, _ in done},

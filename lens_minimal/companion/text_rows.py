@@ -119,9 +119,8 @@ def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
     judging time of all chunks, whichever session ran them, and `pairs_per_second` counts judged pairs only."""
     from ..text.judge import JudgeConfig, judge_pool, position_bias
     from ..text.models import load_model
-    from ..text.shipped import load_shipped_text
 
-    train = load_shipped_text(task, "train")[:n_prompts]
+    train = _train_test_text(task)[0][:n_prompts]
     cands = candidate_pairs(2 + len(train[0]["pool"]))
     gen = torch.Generator().manual_seed(30_000 + label_seed)
     pick = torch.argsort(torch.rand((len(train), len(cands)), generator=gen), dim=1)[:, :pairs_per_prompt]  # (P, k)
@@ -161,12 +160,6 @@ def judge_labels(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
 
 
 # --- reward models that fine-tune the LLM ----------------------------------------------------------
-
-def reward_lm_params(task: str, lora: bool, ratio: int, n_train: int | None, n_test_prompts: int | None,
-                     lm_config: dict, labels_entry: str | None) -> dict:
-    return {"task": task, "model": MODEL, "lora": lora, "ratio": ratio, "n_train": n_train,
-            "n_test_prompts": n_test_prompts, "lm_config": lm_config, "labels_entry": labels_entry}
-
 
 PAIR_TASKS = ("hh-harmless",)   # human-labelled pairs: no response pool (1x only), no gold (pairwise accuracy)
 
