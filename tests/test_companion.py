@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from lens_minimal.companion import ledger, table1, table2, walkthrough
+from lens_minimal.companion import figures, ledger, table1, table2, walkthrough
 from lens_minimal.data import PreferencePairs
 from lens_minimal.experiment import summarize
 from lens_minimal.io import LensInputError
@@ -171,7 +171,7 @@ def test_extrapolation_and_factors():
 
 def test_table2_words_and_frame():
     assert [table2.human_time(s) for s in (4.14, 192, 9000)] == ["4.1 s", "3.2 min", "2.50 h"]
-    assert [table2.human_count(n) for n in (11_488, 134_515_008, 8e9)] == ["11.5k", "134.5M", "8.0B"]
+    assert [figures.human_count(n) for n in (11_488, 134_515_008, 8e9)] == ["11.5k", "134.5M", "8.0B"]
     assert [table2.factor_text(x) for x in (13.24, 11_709.4)] == ["13.2x", "11,709x"]
     assert [table2.factor_words(x) for x in (3.44, 166.2)] == ["3.4", "166"]
     paper = ledger.load_table2()

@@ -67,6 +67,13 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
     assert line["train minutes"] == 10.0
     line = frame.loc[("hh-harmless", "reward_lm_lora", "1x")]                        # no gold: pairwise accuracy
     assert line["compared on"] == "held-out pairwise accuracy" and (line["none, same seeds"], line["LENS, same seeds"]) == (0.64, 0.63)
+    tables = text_rows.reward_lm_tables(frame, {"instructions": {"bon_random": 0.4, "bon_oracle": 0.9}})
+    caption, table = tables["instructions"]
+    assert caption.endswith("random pick 0.400, of the oracle 0.900") and list(table.index) == [("LoRA", "1x"), ("LoRA", "4x")]
+    assert tuple(table.loc[("LoRA", "1x")][["seeds", "Best-of-N gold", "MLP, no aug.", "LENS", "trainable"]]) == \
+        (1, "0.700", "0.600", "0.550 (8x)", "1.2k")
+    caption, table = tables["hh-harmless"]                                           # no gold: no Best-of-N column
+    assert caption == "compared on held-out pairwise accuracy" and "Best-of-N gold" not in table.columns
     words = text_rows.reward_lm_markdown(frame.loc[["hh-harmless"]], {}, {}, {})
     assert "held-out pairwise accuracy 0.660, against 0.640 for the embedding MLP" in words
     with pytest.raises(LensInputError, match="lm_config.epochs"):

@@ -148,6 +148,13 @@ def plot_gold_vs_ratio(summary: pd.DataFrame, references: Mapping[str, Mapping[s
     return fig
 
 
+def human_count(n: float) -> str:
+    """'8.0B', '134.5M' or '29.4k'."""
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+
 def fmt_mean_spread(mean: float, std: float, digits: int = 3) -> str:
     """'mean ± std' (the spread over seeds); just the mean for a single seed."""
     if std is None or np.isnan(std):

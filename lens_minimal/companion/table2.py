@@ -22,6 +22,7 @@ from ..text.generation import measure_generation_throughput, sample_responses
 from ..text.models import load_model
 from ..text.tasks import get_task_program
 from ..vae import count_parameters
+from .figures import human_count
 
 PAPER_HEADER = "paper (Llama-3.1-8B, HH-RLHF)"
 OURS_HEADER = "ours (SmolLM2-135M, this machine)"
@@ -113,13 +114,6 @@ def human_time(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.2f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
-
-
-def human_count(n: float) -> str:
-    """'8.0B', '134.5M' or '29.4k'."""
-    if n >= 1e9:
-        return f"{n / 1e9:.1f}B"
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
 
 
 def factor_text(x: float) -> str:

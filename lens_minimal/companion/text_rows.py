@@ -40,7 +40,7 @@ from ..config import from_dict
 from ..datasets import load_task
 from ..experiment import ExperimentConfig, run_ratios, split_seed_pairs
 from . import ledger, row_cache
-from .figures import fmt_mean_spread
+from .figures import fmt_mean_spread, human_count
 
 MODEL = "smollm2-135m-instruct"
 
@@ -479,6 +479,38 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
                       "train minutes": round(grp["seconds_train"].mean() / 60, 1),
                       "trainable parameters": int(grp["n_trainable"].iloc[0])})
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
+
+
+ROW_WORDS = {"reward_lm_full": "fully fine-tuned", "reward_lm_lora": "LoRA"}
+
+
+def reward_lm_tables(frame: pd.DataFrame, references: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[str, pd.DataFrame]]:
+    """`reward_lm_frame` for reading: per task a caption (the metric compared; Best-of-N gold of a random
+    and of the oracle pick where the task has gold, from `references`) and a narrow table, one line per
+    cell (fully fine-tuned first, then LoRA, by ratio) with the MLP and LENS on the same seeds."""
+    out = {}
+    for t, part in frame.groupby(level="task", sort=False):
+        metric = part["compared on"].iloc[0]
+        caption = f"compared on {metric}"
+        if t in references:
+            caption += f"; Best-of-N gold of a random pick {references[t]['bon_random']:.3f}, of the oracle {references[t]['bon_oracle']:.3f}"
+        lines = []
+        for (_, row, ratio), line in part.iterrows():
+            lines.append({"row": ROW_WORDS.get(row, row), "ratio": ratio, "seeds": int(line["n seeds"]),
+                          "Best-of-N gold": "—" if pd.isna(line["Best-of-N gold"]) else f"{line['Best-of-N gold']:.3f}",
+                          "pairwise accuracy": f"{line['pairwise accuracy']:.3f}",
+                          "MLP, no aug.": f"{line['none, same seeds']:.3f}",
+                          "LENS": f"{line['LENS, same seeds']:.3f} ({line['LENS at']})",
+                          "train min": f"{line['train minutes']:.0f}",
+                          "trainable": human_count(int(line["trainable parameters"]))})
+        table = pd.DataFrame(lines).sort_values(["row", "ratio"], key=lambda c: c.map(_display_order)).set_index(["row", "ratio"])
+        out[t] = (caption, table.loc[:, (table != "—").any()])   # no gold: no Best-of-N column
+    return out
+
+
+def _display_order(value: str) -> int:
+    """Sort key: fully fine-tuned before LoRA, ratios by number."""
+    return {"fully fine-tuned": 0, "LoRA": 1}.get(value, 0) if not value.endswith("x") else int(value[:-1])
 
 
 def ledger_cells(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], lm_rows: Sequence[Mapping[str, Any]],
