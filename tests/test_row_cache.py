@@ -118,6 +118,15 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
     assert "LoRA, 1x" in lines[0] and "0.700" in lines[0] and "0.650" in lines[0] and "LENS 8x" in lines[0] and "one seed has no interval" in lines[0]
     assert "fully fine-tuned, 1x**: not run" in lines[1] and "about 41 min" in lines[1]     # 40 min epoch + 1 min scoring
     assert "LoRA, 4x**: not run" in lines[2] and "about 61 min" in lines[2]                # 4 x 15 + 1
+    # with runs of the same kind, their rates: 1,200 s over 600 pairs, 120 s scoring -> 4x of 900 pairs: 120 + 2 min
+    runs = [dict(_lm_row(0, 0.7), seconds_train=1200.0, n_train_pairs=600, seconds_score=120.0)]
+    rates = text_rows.run_rates(runs)
+    assert rates == {("instructions", "lora"): {"seconds_per_pair": 2.0, "seconds_score": 120.0, "n_runs": 1}}
+    words = text_rows.reward_lm_markdown(frame, {"instructions": {**costs, "n_seed_pairs": 900}},
+                                         {"instructions": {"full": [1], "lora": [1, 4]}}, {"instructions": 600}, rates=rates)
+    full, lora4 = words.splitlines()[1:]
+    assert "about 41 min" in full and "measured by `measure`" in full                    # no full run: the costs entry
+    assert "about 122 min" in lora4 and "rates of the 1 instructions lora run(s)" in lora4
 
 
 def test_table2_prices_judge_labelling_at_the_cached_measured_rate(tmp_path):

@@ -545,13 +545,26 @@ def costs_frame(costs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(costs).map(lambda v: round(v, 2) if isinstance(v, float) else v).astype(object)
 
 
+def run_rates(lm_rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    """{(task, "full" | "lora"): {"seconds_per_pair", "seconds_score", "n_runs"}} over the cells run: training
+    seconds per training pair (one epoch) and scoring seconds per run, means over runs of every ratio."""
+    out = {}
+    if not lm_rows:
+        return out
+    for (t, method), grp in pd.DataFrame(lm_rows).groupby(["task", "method"]):
+        out[(t, method.split("_")[-1])] = {"seconds_per_pair": float((grp["seconds_train"] / grp["n_train_pairs"]).mean()),
+                                           "seconds_score": float(grp["seconds_score"].mean()), "n_runs": len(grp)}
+    return out
+
+
 def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, float]],
                        wanted: Mapping[str, Mapping[str, Sequence[int]]], n_test_texts: Mapping[str, int],
-                       unmeasured: Sequence[str] = ()) -> str:
-    """What was run of the fine-tuned / LoRA rows and what it shows, and for every wanted cell not run,
-    its cost estimated from that task's measured per-epoch and scoring costs (`costs[task]`, one thread;
-    `n_test_texts[task]` responses to score); tasks in `unmeasured` (no cost measured, nothing run) get
-    one line saying so."""
+                       unmeasured: Sequence[str] = (), rates: Mapping[tuple[str, str], Mapping[str, float]] | None = None) -> str:
+    """What was run of the fine-tuned / LoRA rows and what it shows, and for every wanted cell not run, its
+    cost: from the rates of this task's runs of the same kind where there are some (`run_rates`; they ran
+    beside another job, as the cells are run here), else from the task's measured per-epoch and scoring
+    costs (`costs[task]`, one thread alone; `n_test_texts[task]` responses to score); tasks in
+    `unmeasured` (no cost measured, nothing run) get one line saying so."""
     words = []
     for (t, method, ratio), line in frame.iterrows():
         kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
@@ -569,11 +582,19 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
         score_minutes = n_test_texts[t] / costs[t]["texts_per_second_score"] / 60
         for kind in ("full", "lora"):
             for r in kinds.get(kind, []):
-                if (t, kind, r) not in done:
-                    epoch = costs[t][f"seconds_per_epoch_{kind}"] / 60 * r
-                    words.append(f"- **{t}, {'LoRA' if kind == 'lora' else 'fully fine-tuned'}, {r}x**: not run; one seed would "
-                                 f"take about {epoch + score_minutes:.0f} min on one thread ({epoch:.0f} min for one epoch over "
-                                 f"{r}x the seed pairs, {score_minutes:.0f} min to score the test responses).")
+                if (t, kind, r) in done:
+                    continue
+                rate = (rates or {}).get((t, kind))
+                if rate:
+                    epoch = rate["seconds_per_pair"] * r * costs[t]["n_seed_pairs"] / 60
+                    score = rate["seconds_score"] / 60
+                    basis = f"at the rates of the {rate['n_runs']} {t} {kind} run(s) above"
+                else:
+                    epoch, score = costs[t][f"seconds_per_epoch_{kind}"] / 60 * r, score_minutes
+                    basis = "at the rates measured by `measure`, one job alone"
+                words.append(f"- **{t}, {'LoRA' if kind == 'lora' else 'fully fine-tuned'}, {r}x**: not run; one seed would "
+                             f"take about {epoch + score:.0f} min on one thread ({epoch:.0f} min for one epoch over "
+                             f"{r}x the seed pairs, {score:.0f} min to score the test responses; {basis}).")
     for t in unmeasured:
         words.append(f"- **{t}**: no fine-tuned or LoRA cell run and no cost measured on this task.")
     return "\n".join(words)
