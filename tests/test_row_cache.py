@@ -1,6 +1,7 @@
 """The result cache of the text-space rows: provenance is stored, a parameter mismatch is refused."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from lens_minimal.companion import row_cache
@@ -72,6 +73,7 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
     assert caption.endswith("random pick 0.400, of the oracle 0.900") and list(table.index) == [("LoRA", "1x"), ("LoRA", "4x")]
     assert tuple(table.loc[("LoRA", "1x")][["seeds", "Best-of-N gold", "MLP, no aug.", "LENS", "trainable"]]) == \
         (1, "0.700", "0.600", "0.550 (8x)", "1.2k")
+    assert text_rows.reward_lm_tables(pd.DataFrame(), {}) == {}                      # nothing run
     caption, table = tables["hh-harmless"]                                           # no gold: no Best-of-N column
     assert caption == "compared on held-out pairwise accuracy" and "Best-of-N gold" not in table.columns
     words = text_rows.reward_lm_markdown(frame.loc[["hh-harmless"]], {}, {}, {})
@@ -103,7 +105,6 @@ def test_self_rewarding_rows_and_their_difference_from_lens(tmp_path):
 
 
 def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
-    import pandas as pd
 
     from lens_minimal.companion import text_rows
 

@@ -488,7 +488,9 @@ def reward_lm_tables(frame: pd.DataFrame, references: Mapping[str, Mapping[str, 
     """`reward_lm_frame` for reading: per task a caption (the metric compared; Best-of-N gold of a random
     and of the oracle pick where the task has gold, from `references`) and a narrow table, one line per
     cell (fully fine-tuned first, then LoRA, by ratio) with the MLP and LENS on the same seeds."""
-    out = {}
+    out: dict[str, tuple[str, pd.DataFrame]] = {}
+    if frame.empty:                                                    # no fine-tuned or LoRA run
+        return out
     for t, part in frame.groupby(level="task", sort=False):
         metric = part["compared on"].iloc[0]
         caption = f"compared on {metric}"
