@@ -105,7 +105,6 @@ def test_self_rewarding_rows_and_their_difference_from_lens(tmp_path):
 
 
 def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
-
     from lens_minimal.companion import text_rows
 
     frame = pd.DataFrame([{"task": "instructions", "row": "reward_lm_lora", "ratio": "1x", "n seeds": 1, "Best-of-N gold": 0.7,
