@@ -126,7 +126,7 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
                                          {"instructions": {"full": [1], "lora": [1, 4]}}, {"instructions": 600}, rates=rates)
     full, lora4 = words.splitlines()[1:]
     assert "about 41 min" in full and "measured by `measure`" in full                    # no full run: the costs entry
-    assert "about 122 min" in lora4 and "rates of the 1 instructions lora run(s)" in lora4
+    assert "about 122 min" in lora4 and "rates of the 1 LoRA instructions run above" in lora4
 
 
 def test_table2_prices_judge_labelling_at_the_cached_measured_rate(tmp_path):

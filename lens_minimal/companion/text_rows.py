@@ -590,7 +590,8 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
                 if rate:
                     epoch = rate["seconds_per_pair"] * r * costs[t]["n_seed_pairs"] / 60
                     score = rate["seconds_score"] / 60
-                    basis = f"at the rates of the {rate['n_runs']} {t} {kind} run(s) above"
+                    n = rate["n_runs"]
+                    basis = f"at the rates of the {n} {'LoRA' if kind == 'lora' else 'fully fine-tuned'} {t} run{'s' * (n > 1)} above"
                 else:
                     epoch, score = costs[t][f"seconds_per_epoch_{kind}"] / 60 * r, score_minutes
                     basis = "at the rates measured by `measure`, one job alone"
