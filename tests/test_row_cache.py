@@ -172,3 +172,24 @@ def test_provenance_names_the_commit_the_process_started_at(tmp_path, monkeypatc
     monkeypatch.setattr(row_cache, "git_commit", lambda: "aaaa")
     row_cache.save_entry("x", {"a": 1}, [], {"v": 1}, 1.0, root=tmp_path)
     assert "git_commit_at_save" not in row_cache.load_entry("x", {"a": 1}, [], root=tmp_path)["provenance"]
+
+
+def test_judge_summary_reads_a_run_with_its_parameters_and_gives_a_clopper_pearson_interval(tmp_path):
+    from scipy import stats
+
+    from lens_minimal.companion import text_rows
+
+    payload = {"agreement": 0.55, "n_distinct_gold": 200, "n_pairs": 210, "agreement_one_order": 0.5,
+               "first_position_logodds": 2.0, "order_disagreement": 0.99, "pairs_per_second": 1.5, "labels": []}
+    params = text_rows.judge_run_params("instructions", 30, 7, reuse_base=True)
+    assert params["reused_from"] == "judge_labels_instructions"
+    assert "reused_from" not in text_rows.judge_run_params("instructions", 30, 3, reuse_base=True)   # the base run copies nothing
+    row_cache.save_entry("judge_labels_instructions_k7", params, [], payload, 1.0, root=tmp_path)
+    j = text_rows.judge_summary("instructions", 30, 7, root=tmp_path)
+    ci = stats.binomtest(110, 200).proportion_ci(0.95)
+    assert (j["pairs_per_prompt"], j["agreement"], j["ci_low"], j["ci_high"]) == (7, 0.55, ci.low, ci.high)
+    assert j["ci_low"] < 0.5 < j["ci_high"] and "labels" not in j
+    with pytest.raises(LensInputError, match="reused_from"):                         # judged from scratch: other parameters
+        text_rows.judge_summary("instructions", 30, 7, reuse_base=False, root=tmp_path)
+    frame = text_rows.judge_frame({"instructions, 7 per prompt": j})
+    assert frame.loc["agreement", "instructions, 7 per prompt"] == 0.55 and frame.loc["ci_low"].iloc[0] == round(ci.low, 3)

@@ -31,6 +31,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from .. import paths
 from ..io import LensInputError, write_json
@@ -98,6 +99,35 @@ def judge_params(task: str, n_prompts: int, pairs_per_prompt: int, label_seed: i
 
     return {"task": task, "model": MODEL, "n_prompts": n_prompts, "pairs_per_prompt": pairs_per_prompt,
             "label_seed": label_seed, "batch_size": batch_size, "template": JUDGE_TEMPLATE}
+
+
+def judge_run_params(task: str, n_prompts: int, pairs_per_prompt: int, reuse_base: bool) -> dict:
+    """The cache parameters of a judge run: `judge_params`, plus the base run it copied labels from where
+    it reused them (`--reuse-base`, runs of more than BASE_PAIRS_PER_PROMPT pairs per prompt)."""
+    params = judge_params(task, n_prompts, pairs_per_prompt)
+    if reuse_base and pairs_per_prompt > BASE_PAIRS_PER_PROMPT:
+        params["reused_from"] = judge_entry(task, BASE_PAIRS_PER_PROMPT)
+    return params
+
+
+def judge_summary(task: str, n_prompts: int, pairs_per_prompt: int, reuse_base: bool = True,
+                  root: str | Path | None = None) -> dict[str, Any]:
+    """What the chapter shows of a cached judge run: agreement with gold over the pairs whose responses
+    differ in gold reward, with its 95% Clopper-Pearson interval, the position-bias figures, the pairs
+    judged and the measured rate (pairs/s; for a run that reused the base run's labels, over the new ones)."""
+    entry = row_cache.load_entry(judge_entry(task, pairs_per_prompt),
+                                 judge_run_params(task, n_prompts, pairs_per_prompt, reuse_base), [], root)
+    p = entry["payload"]
+    ci = stats.binomtest(round(p["agreement"] * p["n_distinct_gold"]), p["n_distinct_gold"]).proportion_ci(0.95)
+    return {"pairs_per_prompt": pairs_per_prompt, "agreement": p["agreement"], "ci_low": ci.low, "ci_high": ci.high,
+            "n_pairs": p["n_pairs"], "n_distinct_gold": p["n_distinct_gold"],
+            **{k: p[k] for k in ("agreement_one_order", "first_position_logodds", "order_disagreement", "pairs_per_second")},
+            "cpu": entry["provenance"]["hardware"]["cpu"]}
+
+
+def judge_frame(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Judge runs (`judge_summary`), one column each, numbers rounded to 3 decimals for reading."""
+    return pd.DataFrame(runs).map(lambda v: round(v, 3) if isinstance(v, float) else v).astype(object)
 
 
 def judge_parts_dir(params: Mapping[str, Any], model: str = MODEL) -> Path:
@@ -332,13 +362,11 @@ def main(argv: list[str] | None = None) -> None:
                          lambda: simulated_rows(a.task, ag, ra, se), recompute=True)
     elif a.cmd == "judge":
         name = judge_entry(a.task, a.pairs_per_prompt)
-        params = judge_params(a.task, a.n_prompts, a.pairs_per_prompt)
+        params = judge_run_params(a.task, a.n_prompts, a.pairs_per_prompt, a.reuse_base)
         reuse = []
-        if a.reuse_base and a.pairs_per_prompt > BASE_PAIRS_PER_PROMPT:   # the base run's pairs are ours too
-            base = row_cache.load_entry(judge_entry(a.task, BASE_PAIRS_PER_PROMPT),
-                                        judge_params(a.task, a.n_prompts, BASE_PAIRS_PER_PROMPT), [])
+        if "reused_from" in params:                                     # the base run's pairs are ours too
+            base = row_cache.load_entry(params["reused_from"], judge_params(a.task, a.n_prompts, BASE_PAIRS_PER_PROMPT), [])
             reuse = base["payload"]["labels"]
-            params = {**params, "reused_from": judge_entry(a.task, BASE_PAIRS_PER_PROMPT)}
         entry = row_cache.cached(name, params, [], lambda: judge_labels(a.task, a.n_prompts, a.pairs_per_prompt, reuse=reuse),
                                  recompute=True)
         print({k: v for k, v in entry["payload"].items() if k != "labels"})
