@@ -298,3 +298,11 @@ def test_independent_notebooks_run_in_parallel_and_a_failure_is_raised_after_the
     assert b0 < a1 and a0 < b1, "the two notebooks did not overlap"
     err = capfd.readouterr().err
     assert "[a] working" in err and "[b] working" in err          # the kernels' stderr, relayed and named
+
+
+def test_table1_shows_the_text_space_cells_the_text_rows_chapter_shows():
+    """Table 1's text-space cells and the text-rows chapter read the same cache entries in every profile."""
+    profiles = book.load_profiles()
+    for profile, params in profiles["table1_main_results"].items():
+        text = profiles["table1_text_rows"][profile]
+        assert params.get("text_cells", {}) == {k: text[k] for k in ("judge_mlp", "reward_lm") if k in text}, profile

@@ -97,6 +97,30 @@ def test_blocks_give_one_narrow_table_per_task_and_metric():
     assert tldr.loc["LENS", ("8x", "paper")] == "1.48"
 
 
+def test_text_space_cells_come_from_the_cache_under_the_papers_rows_with_their_seed_counts(tmp_path):
+    from lens_minimal.companion import row_cache, text_rows
+
+    lm = {"task": "instructions", "method": "reward_lm_lora", "ratio": 4, "seed": 0, "bon_gold": 0.42,
+          "pairwise_accuracy": 0.6, "seconds_train": 60.0, "n_trainable": 10}
+    row_cache.save_entry("reward_lm_instructions_lora_r4", text_rows.reward_lm_params(
+        "instructions", True, 4, None, None, {"epochs": 1.0}, "judge_labels_instructions"), [0], {"rows": [lm]}, 1.0, root=tmp_path)
+    judged = [{"task": "instructions", "method": "text_aug", "annotator": "smollm2_judge", "ratio": r, "seed": s,
+               "bon_gold": 0.3 + 0.1 * s, "pairwise_accuracy": 0.5} for r in (2, 4) for s in (0, 1, 2)]
+    row_cache.save_entry("mlp_judge_instructions", text_rows.mlp_judge_params("instructions", "judge_labels_instructions", [2, 4]),
+                         [0, 1, 2], {"rows": judged}, 1.0, root=tmp_path)
+    text = table1.text_space_summary({"instructions": [2, 4]}, {"instructions": {"lora": [4]}}, [0, 1, 2], [1, 4, 8], root=tmp_path)
+    assert sorted(zip(text["method"], text["ratio"], text["n_seeds"])) == [
+        ("self_rewarding", 4, 3), ("text_lora", 4, 1), ("text_mlp", 4, 3)]          # no 2x column: not a ratio of the table
+    runs = fake_runs(tasks=("instructions",), seeds=(0, 1, 2))
+    gold = table1.blocks(pd.concat([summarize(runs), text]), ledger.load_table1(), {"instructions": "hh"},
+                         table1.reference_picks(runs))[0][1]
+    assert gold.loc["LoRA RM (text augmentation)", ("4x", "ours")] == "0.420 (1 seed)"
+    assert gold.loc["Self-rewarding", ("4x", "ours")] == gold.loc["Embedding MLP (text augmentation)", ("4x", "ours")] == "0.400 ± 0.100"
+    assert gold.loc["Self-rewarding", ("1x", "ours")] == gold.loc["LENS", ("1x", "ours")]         # 1x: no augmentation
+    assert gold.loc["Fully fine-tuned RM (text augmentation)", ("4x", "ours")] == "pending"
+    assert gold.loc["LENS", ("4x", "ours")] == "0.800 ± 0.100"                                  # 3 seeds: no count
+
+
 def test_a_task_without_gold_reward_gets_only_its_accuracy_table():
     runs = pd.concat([fake_runs(tasks=("instructions",)), fake_runs(tasks=("hh-harmless",), bon=False)])
     blocks = table1.blocks(summarize(runs), ledger.load_table1(), {"instructions": "hh", "hh-harmless": "hh"},

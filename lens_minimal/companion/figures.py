@@ -162,7 +162,8 @@ def fmt_mean_spread(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-LATENT_FROM_NONE = ("lens", "direct", "gaussian", "lens_no_div", "vae_prior", "text_mlp")  # share the 1x model
+LATENT_FROM_NONE = ("lens", "direct", "gaussian", "lens_no_div", "vae_prior", "text_mlp",   # share the 1x model
+                    "self_rewarding")   # ours is the embedding MLP on self-labelled pairs: at 1x, no augmentation
 
 
 def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mapping[str, str],
@@ -171,8 +172,8 @@ def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mappin
     """Table 1 as strings: one row per method (the paper's rows, then ours), columns (task, ratio).
 
     Each task is set beside the paper dataset it stands in for (`dataset_for`). At 1x every
-    embedding-MLP method is the same model (no augmentation), as in the paper. Cells: 'pending'
-    for text-space rows not run yet, 'not run' for our methods outside this profile's grid, '-'
+    embedding-MLP method is the same model (no augmentation), as in the paper. A cell over fewer seeds
+    than the table's most says how many. Cells: 'pending' for text-space rows not run yet, 'not run' for our methods outside this profile's grid, '-'
     where a source has no such row. `references` adds the random-pick and oracle-pick rows.
     `paper_beside` sets the paper's gold-reward column beside ours (default: only for the gold metric;
     True also beside held-out accuracy, labelled as the other metric it is); `spread` "std" shows
@@ -184,6 +185,7 @@ def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mappin
     tasks = list(dict.fromkeys(summary["task"]))
     paper_methods = list(dict.fromkeys(paper["method"]))
     ours_methods = [m for m in dict.fromkeys(summary["method"]) if m != "none"]
+    most_seeds = summary["n_seeds"].max() if "n_seeds" in summary else 0
     text_methods = set(paper.loc[paper["space"] == "text", "method"])
     rows: dict[str, dict] = {}
     for method in paper_methods + [m for m in ours_methods if m not in paper_methods]:
@@ -201,6 +203,8 @@ def table1_frame(summary: pd.DataFrame, paper: pd.DataFrame, dataset_for: Mappin
                 s = summary[(summary["task"] == task) & (summary["method"] == cell_method) & (summary["ratio"] == r)]
                 if len(s):
                     ours = fmt_mean_spread(s[f"{metric}_mean"].iloc[0], s[f"{metric}_{spread}"].iloc[0])
+                    n = int(s["n_seeds"].iloc[0]) if "n_seeds" in s else most_seeds
+                    ours += f" ({n} seed{'s' * (n > 1)})" if n < most_seeds else ""   # a cell run on fewer seeds
                 elif method in text_methods:
                     ours = "pending"
                 elif method in ours_methods or method in LATENT_FROM_NONE:

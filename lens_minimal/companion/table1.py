@@ -18,9 +18,9 @@ import pandas as pd
 from ..config import from_dict
 from ..datasets import available_tasks, load_task
 from ..evaluation import t_halfwidth
-from ..experiment import ExperimentConfig, paired_gains, run_grid
+from ..experiment import ExperimentConfig, paired_gains, run_grid, summarize
 from ..io import LensInputError
-from . import ledger
+from . import ledger, text_rows
 from .figures import METHOD_LABEL, table1_frame
 
 METRIC_LABEL = {"bon_gold": "gold reward", "pairwise_accuracy": "pairwise accuracy"}
@@ -99,6 +99,27 @@ def bootstrap_frame(gains: Mapping[str, Any], tasks: Sequence[str]) -> pd.DataFr
                              "95% paired bootstrap interval": f"[{g['gain_ci_low']:+.3f}, {g['gain_ci_high']:+.3f}]",
                              "reading": reading, "test items": g["n_items"], "seeds": g["n_seeds"]})
     return pd.DataFrame(rows).set_index(["task", "method", "ratio"])
+
+
+# --- the text-space rows, from the text-rows chapter's cache -------------------------------------------
+
+# Our cells under the paper's text-space rows. The MLP on pool pairs labelled by SmolLM2 stands for two
+# of them at once: an embedding MLP with text augmentation labelled by an LLM, and self-rewarding (the
+# labelling LLM is the one that sampled the responses).
+TEXT_ROW_METHODS = {"reward_lm_full": ("text_full_ft",), "reward_lm_lora": ("text_lora",),
+                    "smollm2_judge": ("text_mlp", "self_rewarding")}
+
+
+def text_space_summary(judge_mlp: Mapping[str, Sequence[int]], reward_lm: Mapping[str, Mapping[str, Sequence[int]]],
+                       seeds: Sequence[int], ratios: Sequence[int], epochs: float = 1.0, root: Any = None) -> pd.DataFrame:
+    """The text-space cells run so far at `ratios`, read from `data/cache/text_rows` (`text_rows.load_judge_rows`,
+    `load_reward_lm_rows`: refused on a parameter mismatch) and summarized like the latent rows under the
+    paper's method names (`TEXT_ROW_METHODS`); each cell over the seeds of `seeds` it holds (`n_seeds`)."""
+    rows = text_rows.load_judge_rows(judge_mlp, seeds, {}, root) if judge_mlp else []
+    rows += text_rows.load_reward_lm_rows(reward_lm, seeds, epochs, root) if reward_lm else []
+    named = [dict(r, method=m) for r in rows if r["ratio"] in ratios
+             for m in TEXT_ROW_METHODS["smollm2_judge" if r.get("annotator") == "smollm2_judge" else r["method"]]]
+    return summarize(pd.DataFrame(named), metrics=ledger.TABLE1_METRICS) if named else pd.DataFrame()
 
 
 # --- tables -----------------------------------------------------------------------------------------
