@@ -127,7 +127,12 @@ def judge_summary(task: str, n_prompts: int, pairs_per_prompt: int, reuse_base: 
 
 def judge_frame(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """Judge runs (`judge_summary`), one column each, numbers rounded to 3 decimals for reading."""
-    return pd.DataFrame(runs).map(lambda v: round(v, 3) if isinstance(v, float) else v).astype(object)
+    return _rounded_frame(runs, 3)
+
+
+def _rounded_frame(columns: Mapping[str, Mapping[str, Any]], digits: int) -> pd.DataFrame:
+    """One column per key, floats rounded to `digits` for reading (other values as they are)."""
+    return pd.DataFrame(columns).map(lambda v: round(v, digits) if isinstance(v, float) else v).astype(object)
 
 
 def judge_parts_dir(params: Mapping[str, Any], model: str = MODEL) -> Path:
@@ -509,7 +514,7 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
 
-ROW_WORDS = {"reward_lm_full": "fully fine-tuned", "reward_lm_lora": "LoRA"}
+KIND_WORDS = {"full": "fully fine-tuned", "lora": "LoRA"}   # kind of a fine-tuned cell (method reward_lm_<kind>)
 
 
 def reward_lm_tables(frame: pd.DataFrame, references: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[str, pd.DataFrame]]:
@@ -525,22 +530,18 @@ def reward_lm_tables(frame: pd.DataFrame, references: Mapping[str, Mapping[str, 
         if t in references:
             caption += f"; Best-of-N gold of a random pick {references[t]['bon_random']:.3f}, of the oracle {references[t]['bon_oracle']:.3f}"
         lines = []
-        for (_, row, ratio), line in part.iterrows():
-            lines.append({"row": ROW_WORDS.get(row, row), "ratio": ratio, "seeds": int(line["n seeds"]),
+        by_kind_and_ratio = sorted(part.iterrows(), key=lambda kv: (kv[0][1] != "reward_lm_full", int(kv[0][2][:-1])))
+        for (_, row, ratio), line in by_kind_and_ratio:
+            lines.append({"row": KIND_WORDS[row.split("_")[-1]], "ratio": ratio, "seeds": int(line["n seeds"]),
                           "Best-of-N gold": "—" if pd.isna(line["Best-of-N gold"]) else f"{line['Best-of-N gold']:.3f}",
                           "pairwise accuracy": f"{line['pairwise accuracy']:.3f}",
                           "MLP, no aug.": f"{line['none, same seeds']:.3f}",
                           "LENS": f"{line['LENS, same seeds']:.3f} ({line['LENS at']})",
                           "train min": f"{line['train minutes']:.0f}",
                           "trainable": human_count(int(line["trainable parameters"]))})
-        table = pd.DataFrame(lines).sort_values(["row", "ratio"], key=lambda c: c.map(_display_order)).set_index(["row", "ratio"])
+        table = pd.DataFrame(lines).set_index(["row", "ratio"])
         out[t] = (caption, table.loc[:, (table != "—").any()])   # no gold: no Best-of-N column
     return out
-
-
-def _display_order(value: str) -> int:
-    """Sort key: fully fine-tuned before LoRA, ratios by number."""
-    return {"fully fine-tuned": 0, "LoRA": 1}.get(value, 0) if not value.endswith("x") else int(value[:-1])
 
 
 def ledger_cells(cells: Mapping[str, Any], lens_cells: Mapping[str, Any], lm_rows: Sequence[Mapping[str, Any]],
@@ -572,7 +573,7 @@ def cells_from_table1(record: Mapping[str, Any], tasks: Sequence[str], seeds: Se
 
 def costs_frame(costs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """The measured costs, one column per task, numbers rounded to 2 decimals for reading."""
-    return pd.DataFrame(costs).map(lambda v: round(v, 2) if isinstance(v, float) else v).astype(object)
+    return _rounded_frame(costs, 2)
 
 
 def run_rates(lm_rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
@@ -597,7 +598,7 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
     `unmeasured` (no cost measured, nothing run) get one line saying so."""
     words = []
     for (t, method, ratio), line in frame.iterrows():
-        kind = "LoRA" if method.endswith("lora") else "fully fine-tuned"
+        kind = KIND_WORDS[method.split("_")[-1]]
         none_col = line["none, same seeds"]
         metric = line["compared on"]
         own = line["Best-of-N gold"] if metric == METRIC_WORDS["bon_gold"] else line["pairwise accuracy"]
@@ -619,11 +620,11 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
                     epoch = rate["seconds_per_pair"] * r * costs[t]["n_seed_pairs"] / 60
                     score = rate["seconds_score"] / 60
                     n = rate["n_runs"]
-                    basis = f"at the rates of the {n} {'LoRA' if kind == 'lora' else 'fully fine-tuned'} {t} run{'s' * (n > 1)} above"
+                    basis = f"at the rates of the {n} {KIND_WORDS[kind]} {t} run{'s' * (n > 1)} above"
                 else:
                     epoch, score = costs[t][f"seconds_per_epoch_{kind}"] / 60 * r, score_minutes
                     basis = "at the rates measured by `measure`, one job alone"
-                words.append(f"- **{t}, {'LoRA' if kind == 'lora' else 'fully fine-tuned'}, {r}x**: not run; one seed would "
+                words.append(f"- **{t}, {KIND_WORDS[kind]}, {r}x**: not run; one seed would "
                              f"take about {epoch + score:.0f} min on one thread ({epoch:.0f} min for one epoch over "
                              f"{r}x the seed pairs, {score:.0f} min to score the test responses; {basis}).")
     for t in unmeasured:
