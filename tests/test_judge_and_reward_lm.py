@@ -2,6 +2,8 @@
 on the tiny random Llama of conftest.py (seconds, no download)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -112,7 +114,6 @@ def test_full_fine_tuning_end_to_end_learns_and_evaluates(tiny_model_dir, tmp_pa
 
 
 def test_resumed_training_reports_the_seconds_of_every_session(tiny_model_dir, tmp_path):
-    import json
 
     from lens_minimal.text.reward_lm import ELAPSED_FILE
 
@@ -206,3 +207,30 @@ def test_judge_run_with_more_pairs_per_prompt_copies_the_base_run_and_judges_onl
     assert [text_rows.labels_per_prompt(r) for r in (2, 4, 8)] == [3, 3, 7]
     assert (text_rows.judge_entry("summaries", 3), text_rows.judge_entry("summaries", 7, "mlp_judge")) == \
         ("judge_labels_summaries", "mlp_judge_summaries_k7")
+
+
+def test_gradient_checkpointing_is_set_by_the_config_and_leaves_the_trained_weights_unchanged(tiny_model_dir, tmp_path):
+    states = []
+    for checkpointing in (True, False):
+        cfg = RewardLMConfig(lr=1e-3, batch_size=3, max_steps=3, save_steps=100, gradient_checkpointing=checkpointing)
+        model, tok = load_reward_lm(str(tiny_model_dir), cfg, seed=0)
+        train_reward_lm(model, tok, pair_dataset(tok, PROMPTS * 2, GOOD * 2, BAD * 2), tmp_path / f"run-{checkpointing}", cfg)
+        assert model.is_gradient_checkpointing == checkpointing
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_reward_lm_estimate_scales_measured_step_times_by_threads_and_checkpointing(tmp_path):
+    from lens_minimal.companion import text_rows
+
+    rows = [{"ratio": 1, "steps": 10, "seconds_train": 100.0, "seconds_score": 60.0},   # stored before threads were
+            {"ratio": 4, "steps": 10, "seconds_train": 50.0, "seconds_score": 120.0,     # recorded: one thread
+             "gradient_checkpointing": False, "row_provenance": {"torch_threads": 2}}]
+    (tmp_path / "reward_lm_summaries_full_r1.json").write_text(json.dumps({"payload": {"rows": rows}}))
+    text = text_rows.reward_lm_estimate("summaries", False, 8, root=tmp_path)
+    n_pairs = len(text_rows.seed_pair_texts("summaries", 0)[0]) * 8
+    steps = -(-n_pairs // 8)
+    assert f"{n_pairs} pairs, {steps} steps of 8 pairs" in text
+    assert f"1x, 1 thread(s), checkpointing on: 10.0 s/step over 1 run(s) -> about {10 * steps / 3600:.1f} h" in text
+    assert f"4x, 2 thread(s), checkpointing off: 5.0 s/step over 1 run(s) -> about {5 * steps / 3600:.1f} h" in text
+    assert "no summaries lora run cached yet" in text_rows.reward_lm_estimate("summaries", True, 1, root=tmp_path)

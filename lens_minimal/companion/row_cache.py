@@ -118,7 +118,8 @@ def add_seeds(name: str, params: Mapping[str, Any], seeds: list[int], compute: C
               root: str | Path | None = None) -> dict:
     """Run `compute()` -> {"rows": [...]} for `seeds` and store them in entry `name` together with the rows
     of OTHER seeds already stored there under exactly `params` (an entry with other params is replaced).
-    Every row carries its own provenance (`row_provenance`: commit, date, hardware, wall seconds of its run),
+    Every row carries its own provenance (`row_provenance`: commit, date, hardware, wall seconds and torch threads
+    of its run),
     so rows computed in different sessions keep theirs; the entry's seeds are the union."""
     path = entry_path(name, root)
     kept: list[dict] = []
@@ -131,7 +132,7 @@ def add_seeds(name: str, params: Mapping[str, Any], seeds: list[int], compute: C
     t0 = time.perf_counter()
     new = list(compute()["rows"])
     wall = time.perf_counter() - t0
-    stamp = {**_stamp(), "wall_seconds": wall}
+    stamp = {**_stamp(), "wall_seconds": wall, "torch_threads": torch.get_num_threads()}
     rows = sorted(kept + [dict(r, row_provenance=stamp) for r in new], key=lambda r: r["seed"])
     all_seeds = sorted({r["seed"] for r in rows})
     save_entry(name, params, all_seeds, {"rows": rows}, wall, root)

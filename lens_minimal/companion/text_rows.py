@@ -14,8 +14,10 @@ Entries (each `data/cache/text_rows/<name>.json`, params and seeds checked on lo
 - `reward_lm_<task>_<full|lora>_r<ratio>`: SmolLM2 itself fine-tuned as a reward model (`text.reward_lm`).
 - `costs_<task>`: measured seconds per training step / epoch, scoring and judging throughput.
 
-Run from a shell (one thread; each entry is stored when it finishes, LM training checkpoints; a
-`reward-lm` run for new seeds adds them to the cell's entry, each row with its own provenance):
+Run from a shell (one thread, or `reward-lm --threads 2 --no-gradient-checkpointing` for one long cell
+alone on two cores; each entry is stored when it finishes, LM training checkpoints; `reward-lm` prints
+its planned steps and an estimate from the runs already cached first, and a run for new seeds adds them
+to the cell's entry, each row with its own provenance):
 `python -m lens_minimal.companion.text_rows {measure,simulated,judge,reward-lm} --help`.
 """
 from __future__ import annotations
@@ -232,18 +234,23 @@ def reward_lm_params(task: str, lora: bool, ratio: int, n_train: int | None, n_t
 
 def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_train: int | None = None,
                    n_test_prompts: int | None = None, lm_config: dict | None = None, labels_entry: str | None = None,
-                   workdir: str | Path | None = None, model: str = MODEL, progress: bool = True) -> dict:
+                   workdir: str | Path | None = None, model: str = MODEL, progress: bool = True,
+                   gradient_checkpointing: bool = True) -> dict:
     """Fine-tune (all weights, or LoRA + head) on the seed pairs of a split (`seed_pair_texts`), plus at
     ratio > 1 the judge-labelled pool pairs of those seeds; evaluate on the test set (its first
     `n_test_prompts` prompts, or pairs, when given): Best-of-N gold and pairwise accuracy on the tasks with
-    a gold reward, held-out pairwise accuracy on `PAIR_TASKS`. One row per seed."""
+    a gold reward, held-out pairwise accuracy on `PAIR_TASKS`. One row per seed.
+
+    `gradient_checkpointing` only trades memory for time (the trained weights are the same); it is kept
+    in each row, not in the entry's parameters."""
     from ..text.judge import response_texts
     from ..text.reward_lm import (RewardLMConfig, evaluate_reward_lm, evaluate_reward_lm_pairs, load_reward_lm,
                                   pair_dataset, train_reward_lm)
 
     if task in PAIR_TASKS and ratio != 1:
         raise LensInputError(f"ratio: {task} has no response pool to label, so only ratio 1 applies (got {ratio})")
-    cfg = from_dict(RewardLMConfig, {**(lm_config or {}), "lora": lora}, "lm_config")
+    cfg = from_dict(RewardLMConfig, {**(lm_config or {}), "lora": lora, "gradient_checkpointing": gradient_checkpointing},
+                    "lm_config")
     train_rows, test_rows = _train_test_text(task)
     out = []
     for s in seeds:
@@ -272,8 +279,33 @@ def reward_lm_rows(task: str, lora: bool, ratio: int, seeds: Sequence[int], n_tr
         out.append({"task": task, "method": "reward_lm_lora" if lora else "reward_lm_full", "ratio": ratio, "seed": s,
                     **metrics, "n_train_pairs": len(prompts), "seconds_train": info["seconds"], "steps": info["steps"],
                     "train_loss": info["train_loss"], "resumed": info["resumed"], "n_params": n_params,
-                    "n_trainable": n_trainable})
+                    "n_trainable": n_trainable, "gradient_checkpointing": gradient_checkpointing})
     return {"rows": out}
+
+
+def reward_lm_estimate(task: str, lora: bool, ratio: int, epochs: float = 1.0, n_train: int | None = None,
+                       batch_size: int = 8, root: str | Path | None = None) -> str:
+    """What a `reward-lm` run will cost, printed before it starts: its planned steps and, for every
+    (ratio, torch threads, gradient checkpointing) this task and kind already ran at, the measured
+    seconds per step of those rows times the planned steps. Rows stored before threads were recorded
+    ran at one thread (the command line's default)."""
+    n_pairs = len(seed_pair_texts(task, 0, n_train)[0]) * ratio
+    steps = int(np.ceil(n_pairs / batch_size * epochs))
+    kind = "lora" if lora else "full"
+    lines = [f"reward-lm {task} {kind} {ratio}x: {n_pairs} pairs, {steps} steps of {batch_size} pairs"]
+    rates: dict[tuple[int, int, bool], list[tuple[float, float]]] = {}
+    for path in sorted(Path(root or row_cache.CACHE_DIR).glob(f"reward_lm_{task}_{kind}_r*.json")):
+        for row in json.loads(path.read_text())["payload"]["rows"]:
+            key = (row["ratio"], row.get("row_provenance", {}).get("torch_threads", 1), row.get("gradient_checkpointing", True))
+            rates.setdefault(key, []).append((row["seconds_train"] / row["steps"], row["seconds_score"]))
+    for (r, threads, ckpt), got in sorted(rates.items()):
+        per_step, score = np.mean(got, axis=0)
+        lines.append(f"  measured at {r}x, {threads} thread(s), checkpointing {'on' if ckpt else 'off'}: "
+                     f"{per_step:.1f} s/step over {len(got)} run(s) -> about {per_step * steps / 3600:.1f} h of "
+                     f"training + {score / 60:.0f} min of scoring")
+    if not rates:
+        lines.append(f"  no {task} {kind} run cached yet: `measure --task {task}` times a step first")
+    return "\n".join(lines)
 
 
 def measure_costs(task: str = "instructions", steps: int = 2, batch_size: int = 8, model: str = MODEL) -> dict:
@@ -353,9 +385,15 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--n-train", type=int, default=None)
     r.add_argument("--n-test-prompts", type=int, default=None)
     r.add_argument("--epochs", type=float, default=1.0)
+    r.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 beside another job; 2 for one long cell alone on a 2-core machine)")
+    r.add_argument("--no-gradient-checkpointing", action="store_true",
+                   help="keep activations instead of recomputing them: about a quarter faster, more memory, same weights")
     a = p.parse_args(argv)
     ints = lambda x: [int(v) for v in x.split(",")]  # noqa: E731
-    torch.set_num_threads(1)
+    if getattr(a, "threads", 1) < 1:
+        p.error(f"--threads must be at least 1 (got {a.threads})")
+    torch.set_num_threads(getattr(a, "threads", 1))
     if a.cmd == "measure":
         t0 = time.perf_counter()
         costs = measure_costs(a.task)
@@ -381,12 +419,14 @@ def main(argv: list[str] | None = None) -> None:
     else:
         lm_config = {"epochs": a.epochs}
         kind = "lora" if a.lora else "full"
+        print(reward_lm_estimate(a.task, a.lora, a.ratio, a.epochs, a.n_train), flush=True)
         labels = judge_entry(a.task, labels_per_prompt(a.ratio)) if a.ratio > 1 else None
         # seeds run later join the seeds already in the entry (same parameters), each row with its provenance
         row_cache.add_seeds(f"reward_lm_{a.task}_{kind}_r{a.ratio}",
                             reward_lm_params(a.task, a.lora, a.ratio, a.n_train, a.n_test_prompts, lm_config, labels),
                             ints(a.seeds), lambda: reward_lm_rows(a.task, a.lora, a.ratio, ints(a.seeds), a.n_train,
-                                                                  a.n_test_prompts, lm_config, labels))
+                                                                  a.n_test_prompts, lm_config, labels,
+                                                                  gradient_checkpointing=not a.no_gradient_checkpointing))
 
 
 # --- reading the rows: cells, LENS band, crossover ---------------------------------------------------

@@ -48,6 +48,8 @@ class RewardLMConfig:
     max_length: int = 512          # longer texts keep their end (the response)
     max_steps: int = -1            # > 0: stop after this many steps (for timing and smoke runs)
     save_steps: int = 25           # checkpoint every this many steps (resume after an interruption)
+    gradient_checkpointing: bool = True  # recompute activations in backward: less memory, about a third more
+                                         # time; the trained weights are the same either way (tested)
 
     @property
     def learning_rate(self) -> float:
@@ -156,6 +158,7 @@ def train_reward_lm(model, tokenizer, train, output_dir: str | Path, config: Rew
         report_to="none", use_cpu=True, seed=seed, data_seed=seed, max_length=None, disable_dropout=True,
         dataloader_num_workers=0, disable_tqdm=not progress, center_rewards_coefficient=None,
         bf16=False,   # TRL defaults to bf16 autocast, on CPU too; we train and score in float32
+        gradient_checkpointing=config.gradient_checkpointing,
     )
     resume = any(output_dir.glob("checkpoint-*"))
     before = _elapsed_before(output_dir) if resume else 0.0
