@@ -65,7 +65,11 @@ def test_reward_lm_rows_are_read_with_their_parameters_and_set_beside_the_mlp_on
     line = frame.loc[("instructions", "reward_lm_lora", "1x")]
     assert line["n seeds"] == 1 and line["Best-of-N gold"] == 0.7 and line["compared on"] == "Best-of-N gold"
     assert line["none, same seeds"] == 0.6 and (line["LENS at"], line["LENS, same seeds"]) == ("8x", 0.55)   # seed 1's values
-    assert line["train minutes"] == 10.0
+    assert line["train minutes"] == 10.0 and line["run as"] == "1 thread"             # stored before threads were
+    alone = dict(_lm_row(1, 0.7), ratio=2, gradient_checkpointing=False, resumed=True,  # recorded: one thread
+                 row_provenance={"torch_threads": 2})
+    two = text_rows.reward_lm_frame(rows + [alone], none, lens, seeds=[0, 1, 2])
+    assert two.loc[("instructions", "reward_lm_lora", "2x"), "run as"] == "2 threads, no checkpointing, resumed"
     line = frame.loc[("hh-harmless", "reward_lm_lora", "1x")]                        # no gold: pairwise accuracy
     assert line["compared on"] == "held-out pairwise accuracy" and (line["none, same seeds"], line["LENS, same seeds"]) == (0.64, 0.63)
     tables = text_rows.reward_lm_tables(frame, {"instructions": {"bon_random": 0.4, "bon_oracle": 0.9}})
@@ -109,18 +113,19 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
 
     frame = pd.DataFrame([{"task": "instructions", "row": "reward_lm_lora", "ratio": "1x", "n seeds": 1, "Best-of-N gold": 0.7,
                            "pairwise accuracy": 0.6, "compared on": "Best-of-N gold", "none, same seeds": 0.65, "LENS at": "8x", "LENS, same seeds": 0.66,
-                           "train minutes": 15.0, "trainable parameters": 10}]).set_index(["task", "row", "ratio"])
+                           "train minutes": 15.0, "run as": "1 thread", "trainable parameters": 10}]).set_index(["task", "row", "ratio"])
     costs = {"seconds_per_epoch_full": 2400.0, "seconds_per_epoch_lora": 900.0, "texts_per_second_score": 10.0}
     words = text_rows.reward_lm_markdown(frame, {"instructions": costs}, {"instructions": {"full": [1], "lora": [1, 4]}},
                                          n_test_texts={"instructions": 600}, unmeasured=["summaries"])
     lines = words.splitlines()
     assert len(lines) == 4 and lines[3].startswith("- **summaries**: no fine-tuned or LoRA cell run")
-    assert "LoRA, 1x" in lines[0] and "0.700" in lines[0] and "0.650" in lines[0] and "LENS 8x" in lines[0] and "one seed has no interval" in lines[0]
+    assert "LoRA, 1x** (1 seed, 15 min of training, 1 thread)" in lines[0] and "0.700" in lines[0] and "0.650" in lines[0] and "LENS 8x" in lines[0] and "one seed has no interval" in lines[0]
     assert "fully fine-tuned, 1x**: not run" in lines[1] and "about 41 min" in lines[1]     # 40 min epoch + 1 min scoring
     assert "LoRA, 4x**: not run" in lines[2] and "about 61 min" in lines[2]                # 4 x 15 + 1
     # with runs of the same kind, their rates: 1,200 s over 600 pairs, 120 s scoring -> 4x of 900 pairs: 120 + 2 min
     runs = [dict(_lm_row(0, 0.7), seconds_train=1200.0, n_train_pairs=600, seconds_score=120.0)]
-    rates = text_rows.run_rates(runs)
+    faster = dict(runs[0], seconds_train=300.0, row_provenance={"torch_threads": 2}, gradient_checkpointing=False)
+    rates = text_rows.run_rates(runs + [faster])                                         # estimates are for one thread
     assert rates == {("instructions", "lora"): {"seconds_per_pair": 2.0, "seconds_score": 120.0, "n_runs": 1}}
     words = text_rows.reward_lm_markdown(frame, {"instructions": {**costs, "n_seed_pairs": 900}},
                                          {"instructions": {"full": [1], "lora": [1, 4]}}, {"instructions": 600}, rates=rates)

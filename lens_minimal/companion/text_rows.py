@@ -536,9 +536,10 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
     the embedding MLP without augmentation (`none_cells[task]["1"]`) and LENS (`lens_cells[task]`) at the
     cell's ratio (1x cells: LENS's largest ratio) on the SAME seeds (cells hold one value per seed of `seeds`), compared on Best-of-N
     gold, or on held-out pairwise accuracy where a task has no gold (hh-harmless). Cost columns: training
-    minutes, trainable parameters."""
+    minutes, how the runs executed (`run_mode`), trainable parameters."""
     table = []
-    for (t, method, r), grp in pd.DataFrame(lm_rows).groupby(["task", "method", "ratio"]):
+    runs = pd.DataFrame(lm_rows).assign(run_mode=[run_mode(row) for row in lm_rows])
+    for (t, method, r), grp in runs.groupby(["task", "method", "ratio"]):
         pos = [list(seeds).index(s) for s in grp["seed"]]
         metric = "pairwise_accuracy" if grp["bon_gold"].isna().all() else "bon_gold"
         pick = lambda cell: float(np.mean([cell[metric][k] for k in pos]))  # noqa: E731
@@ -550,6 +551,7 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
                       "none, same seeds": round(pick(none_cells[t]["1"]), 3),
                       "LENS at": f"{at}x", "LENS, same seeds": round(pick(lens_cells[t][at]), 3),
                       "train minutes": round(grp["seconds_train"].mean() / 60, 1),
+                      "run as": "; ".join(sorted(set(grp["run_mode"]))),
                       "trainable parameters": int(grp["n_trainable"].iloc[0])})
     return pd.DataFrame(table).set_index(["task", "row", "ratio"])
 
@@ -577,7 +579,7 @@ def reward_lm_tables(frame: pd.DataFrame, references: Mapping[str, Mapping[str, 
                           "pairwise accuracy": f"{line['pairwise accuracy']:.3f}",
                           "MLP, no aug.": f"{line['none, same seeds']:.3f}",
                           "LENS": f"{line['LENS, same seeds']:.3f} ({line['LENS at']})",
-                          "train min": f"{line['train minutes']:.0f}",
+                          "train min": f"{line['train minutes']:.0f}", "run as": line["run as"],
                           "trainable": human_count(int(line["trainable parameters"]))})
         table = pd.DataFrame(lines).set_index(["row", "ratio"])
         out[t] = (caption, table.loc[:, (table != "—").any()])   # no gold: no Best-of-N column
@@ -616,10 +618,25 @@ def costs_frame(costs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     return _rounded_frame(costs, 2)
 
 
+def run_mode(row: Mapping[str, Any]) -> str:
+    """How a fine-tuned / LoRA run executed: its torch threads (rows stored before threads were recorded ran
+    at one), whether activations were recomputed (gradient checkpointing, the default) and whether it
+    resumed from a checkpoint of an earlier process."""
+    threads = row.get("row_provenance", {}).get("torch_threads", 1)
+    words = [f"{threads} thread{'s' * (threads > 1)}"]
+    if not row.get("gradient_checkpointing", True):
+        words.append("no checkpointing")
+    if row.get("resumed"):
+        words.append("resumed")
+    return ", ".join(words)
+
+
 def run_rates(lm_rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
-    """{(task, "full" | "lora"): {"seconds_per_pair", "seconds_score", "n_runs"}} over the cells run: training
-    seconds per training pair (one epoch) and scoring seconds per run, means over runs of every ratio."""
+    """{(task, "full" | "lora"): {"seconds_per_pair", "seconds_score", "n_runs"}} over the cells run on one
+    thread with checkpointing from start to end (`run_mode` "1 thread", the mode the estimates state):
+    training seconds per training pair (one epoch) and scoring seconds per run, means over runs of every ratio."""
     out = {}
+    lm_rows = [r for r in lm_rows if run_mode(r) == "1 thread"]
     if not lm_rows:
         return out
     for (t, method), grp in pd.DataFrame(lm_rows).groupby(["task", "method"]):
@@ -645,7 +662,8 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
         n, plural = int(line["n seeds"]), "s" if int(line["n seeds"]) > 1 else ""
         caveat = "one seed has no interval: read it as one draw, not as a difference" if n == 1 else \
             f"{n} seeds: read the differences against the spread over seeds, not as settled"
-        words.append(f"- **{t}, {kind}, {ratio}** ({n} seed{plural}, {line['train minutes']:.0f} min of training): "
+        words.append(f"- **{t}, {kind}, {ratio}** ({n} seed{plural}, {line['train minutes']:.0f} min of training, "
+                     f"{line['run as']}): "
                      f"{metric} {own:.3f}, against {none_col:.3f} for the embedding MLP without "
                      f"augmentation and {line['LENS, same seeds']:.3f} for LENS {line['LENS at']} on the same seed{plural}; {caveat}.")
     done = {(t, m.split("_")[-1], int(r[:-1])) for t, m, r in frame.index}
