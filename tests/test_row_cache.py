@@ -134,6 +134,26 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
     assert "about 122 min" in lora4 and "rates of the 1 LoRA instructions run above" in lora4
 
 
+def test_reward_lm_ratio_words_follow_each_kind_across_ratios_with_the_judge_agreement():
+    from lens_minimal.companion import text_rows
+
+    rows = [_lm_row(0, 0.70), _lm_row(1, 0.74), dict(_lm_row(0, 0.62), ratio=4), dict(_lm_row(0, 0.55), ratio=8),
+            dict(_lm_row(0, 0.80), method="reward_lm_full"),                   # one ratio only: no sentence
+            *(dict(_lm_row(0, b), task="summaries", ratio=r) for r, b in ((1, 0.5), (4, 0.6), (8, 0.55)))]
+    lines = text_rows.reward_lm_ratio_words(rows, {"instructions": 0.533, "summaries": 0.71}).splitlines()
+    assert len(lines) == 2
+    inst, summ = lines
+    assert inst.startswith("- **instructions, LoRA**: Best-of-N gold 0.720 (1x) → 0.620 (4x) → 0.550 (8x): lower at every added ratio, -0.170")
+    assert "seeds of one cell differ by up to 0.040" in inst and "53.3%" in inst and "label noise" in inst
+    assert "not monotone in the ratio, +0.050" in summ and "one seed per cell" in summ and "71.0%" in summ
+    assert "differ by" not in summ                                                 # no task cell with two seeds
+    two = rows + [dict(_lm_row(1, 0.81), method="reward_lm_full"), dict(_lm_row(0, 0.8), method="reward_lm_full", ratio=4)]
+    full = text_rows.reward_lm_ratio_words([r for r in two if r["method"] == "reward_lm_full" or r["ratio"] != 1], {}).splitlines()
+    assert "one seed per cell" in full[1] and "(the seeds of the fully fine-tuned 1x cell differ by 0.010)" in full[1]
+    assert "label noise" not in summ                                               # a judge well above a coin
+    assert text_rows.reward_lm_ratio_words([], {}) == ""
+
+
 def test_table2_prices_judge_labelling_at_the_cached_measured_rate(tmp_path):
     from lens_minimal.companion import table2, text_rows
 

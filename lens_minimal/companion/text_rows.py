@@ -690,6 +690,47 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
     return "\n".join(words)
 
 
+def reward_lm_ratio_words(lm_rows: Sequence[Mapping[str, Any]], agreement: Mapping[str, float]) -> str:
+    """For every task and kind (fully fine-tuned / LoRA) run at two ratios or more: its metric by ratio
+    (mean over the seeds of each cell), whether adding judge-labelled pool pairs raised or lowered it at every
+    step, and the labelling judge's agreement with gold (`agreement[task]`, where judged). The seed spread of
+    cells with two seeds or more is quoted so that a step can be read against it."""
+    runs = pd.DataFrame(lm_rows)
+    words = []
+    if runs.empty:
+        return ""
+    for (t, method), grp in runs.groupby(["task", "method"], sort=True):
+        by_ratio = grp.groupby("ratio")
+        if by_ratio.ngroups < 2:
+            continue
+        metric = "pairwise_accuracy" if grp["bon_gold"].isna().all() else "bon_gold"
+        means = by_ratio[metric].mean()                                  # ratio -> mean over that cell's seeds
+        steps = np.diff(means.to_numpy())
+        shape = ("lower at every added ratio" if (steps < 0).all() else
+                 "higher at every added ratio" if (steps > 0).all() else "not monotone in the ratio")
+        path = " → ".join(f"{v:.3f} ({r}x)" for r, v in means.items())
+        change = means.iloc[-1] - means.iloc[0]
+        line = (f"- **{t}, {KIND_WORDS[method.split('_')[-1]]}**: {METRIC_WORDS[metric]} {path}: {shape}, "
+                f"{change:+.3f} from {means.index[0]}x to {means.index[-1]}x")
+        spreads = by_ratio[metric].agg(lambda v: v.max() - v.min())[by_ratio.size() > 1]
+        if len(spreads):
+            line += f"; seeds of one cell differ by up to {spreads.max():.3f}"
+        else:
+            line += "; one seed per cell, so each step is a single draw"
+            task_cells = runs[runs["task"] == t].groupby(["method", "ratio"])[metric]
+            others = task_cells.agg(lambda v: v.max() - v.min())[task_cells.size() > 1]
+            if len(others):                                              # another kind's seeds show the spread
+                (m, r), spread = others.idxmax(), others.max()
+                line += f" (the seeds of the {KIND_WORDS[m.split('_')[-1]]} {r}x cell differ by {spread:.3f})"
+        if t in agreement:
+            line += (f". The extra pairs are labelled by the SmolLM2 judge, which agrees with gold on "
+                     f"{agreement[t]:.1%} of judged pairs")
+            if agreement[t] < 0.6:
+                line += ": close to a coin, so most of what they add is label noise"
+        words.append(line + ".")
+    return "\n".join(words)
+
+
 def reference_picks(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
     """Per task, the gold reward of a random and of the oracle pick (the same in every row of a task)."""
     return {t: {k: float(np.mean([r[k] for r in rows if r["task"] == t])) for k in ("bon_random", "bon_oracle")}
