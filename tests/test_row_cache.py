@@ -130,7 +130,9 @@ def test_reward_lm_sentences_name_what_ran_and_estimate_what_did_not():
     words = text_rows.reward_lm_markdown(frame, {"instructions": {**costs, "n_seed_pairs": 900}},
                                          {"instructions": {"full": [1], "lora": [1, 4]}}, {"instructions": 600}, rates=rates)
     full, lora4 = words.splitlines()[1:]
-    assert "about 41 min" in full and "measured by `measure`" in full                    # no full run: the costs entry
+    # no full run but a LoRA one: the full measure (40 min), scaled by how far the LoRA measure fell short
+    # (2.0 s/pair x 900 pairs = 1,800 s against a measured 900 s epoch: 2.0x), + the LoRA run's 2 min of scoring
+    assert "about 82 min" in full and "times 2.0: what the LoRA instructions run took against its own `measure`" in full
     assert "about 122 min" in lora4 and "rates of the 1 LoRA instructions run above" in lora4
 
 

@@ -651,7 +651,8 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
     """What was run of the fine-tuned / LoRA rows and what it shows, and for every wanted cell not run, its
     cost: from the rates of this task's runs of the same kind where there are some (`run_rates`; they ran
     beside another job, as the cells are run here), else from the task's measured per-epoch and scoring
-    costs (`costs[task]`, one thread alone; `n_test_texts[task]` responses to score); tasks in
+    costs (`costs[task]`, one thread alone; `n_test_texts[task]` responses to score), scaled by how far
+    that measure fell short for the task's runs of the other kind where there are some; tasks in
     `unmeasured` (no cost measured, nothing run) get one line saying so."""
     words = []
     for (t, method, ratio), line in frame.iterrows():
@@ -682,6 +683,13 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
                 else:
                     epoch, score = costs[t][f"seconds_per_epoch_{kind}"] / 60 * r, score_minutes
                     basis = "at the rates measured by `measure`, one job alone"
+                    other = "lora" if kind == "full" else "full"
+                    ran = (rates or {}).get((t, other))
+                    if ran:       # the other kind's run says how far `measure` fell short on this task's texts
+                        factor = ran["seconds_per_pair"] * costs[t]["n_seed_pairs"] / costs[t][f"seconds_per_epoch_{other}"]
+                        epoch, score = epoch * factor, ran["seconds_score"] / 60
+                        basis += (f", times {factor:.1f}: what the {KIND_WORDS[other]} {t} run took against "
+                                  f"its own `measure` estimate")
                 words.append(f"- **{t}, {KIND_WORDS[kind]}, {r}x**: not run; one seed would "
                              f"take about {epoch + score:.0f} min on one thread ({epoch:.0f} min for one epoch over "
                              f"{r}x the seed pairs, {score:.0f} min to score the test responses; {basis}).")
