@@ -154,6 +154,8 @@ def test_reward_lm_ratio_words_follow_each_kind_across_ratios_with_the_judge_agr
     assert "one seed per cell" in full[1] and "(the seeds of the fully fine-tuned 1x cell differ by 0.010)" in full[1]
     assert "label noise" not in summ                                               # a judge well above a coin
     assert text_rows.reward_lm_ratio_words([], {}) == ""
+    runs = {"instructions": {"n_pairs": 3000}, "instructions, 7 per prompt": {"n_pairs": 7000}, "summaries": {"n_pairs": 3000}}
+    assert {t: r["n_pairs"] for t, r in text_rows.labelling_judge_runs(runs).items()} == {"instructions": 7000, "summaries": 3000}
 
 
 def test_table2_prices_judge_labelling_at_the_cached_measured_rate(tmp_path):

@@ -698,6 +698,17 @@ def reward_lm_markdown(frame: pd.DataFrame, costs: Mapping[str, Mapping[str, flo
     return "\n".join(words)
 
 
+def labelling_judge_runs(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Per task, the judge run (`judge_summary`, keyed "task" or "task, k per prompt") with the most pairs:
+    the one holding every label the fine-tuned cells above 1x train on."""
+    best: dict[str, Mapping[str, Any]] = {}
+    for key, run in runs.items():
+        task = key.split(",")[0]
+        if task not in best or run["n_pairs"] > best[task]["n_pairs"]:
+            best[task] = run
+    return best
+
+
 def reward_lm_ratio_words(lm_rows: Sequence[Mapping[str, Any]], agreement: Mapping[str, float]) -> str:
     """For every task and kind (fully fine-tuned / LoRA) run at two ratios or more: its metric by ratio
     (mean over the seeds of each cell), whether adding judge-labelled pool pairs raised or lowered it at every
