@@ -149,10 +149,10 @@ def test_reward_lm_ratio_words_follow_each_kind_across_ratios_with_the_judge_agr
     assert "seeds of one cell differ by up to 0.040" in inst and "53.3%" in inst and "label noise" in inst
     assert "not monotone in the ratio, +0.050" in summ and "one seed per cell" in summ and "71.0%" in summ
     assert "differ by" not in summ                                                 # no task cell with two seeds
+    assert "label noise" not in summ                                               # a judge well above a coin
     two = rows + [dict(_lm_row(1, 0.81), method="reward_lm_full"), dict(_lm_row(0, 0.8), method="reward_lm_full", ratio=4)]
     full = text_rows.reward_lm_ratio_words([r for r in two if r["method"] == "reward_lm_full" or r["ratio"] != 1], {}).splitlines()
     assert "one seed per cell" in full[1] and "(the seeds of the fully fine-tuned 1x cell differ by 0.010)" in full[1]
-    assert "label noise" not in summ                                               # a judge well above a coin
     assert text_rows.reward_lm_ratio_words([], {}) == ""
     runs = {"instructions": {"n_pairs": 3000}, "instructions, 7 per prompt": {"n_pairs": 7000}, "summaries": {"n_pairs": 3000}}
     assert {t: r["n_pairs"] for t, r in text_rows.labelling_judge_runs(runs).items()} == {"instructions": 7000, "summaries": 3000}

@@ -530,6 +530,12 @@ def load_reward_lm_rows(runs: Mapping[str, Mapping[str, Sequence[int]]], seeds: 
 METRIC_WORDS = {"bon_gold": "Best-of-N gold", "pairwise_accuracy": "held-out pairwise accuracy"}
 
 
+def compared_metric(rows: pd.DataFrame) -> str:
+    """The metric fine-tuned cells are compared on: Best-of-N gold, or held-out pairwise accuracy where the
+    task has no gold (every `bon_gold` NaN, as on hh-harmless)."""
+    return "pairwise_accuracy" if rows["bon_gold"].isna().all() else "bon_gold"
+
+
 def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[str, Any], lens_cells: Mapping[str, Any],
                     seeds: Sequence[int]) -> pd.DataFrame:
     """One line per fine-tuned / LoRA cell: its seeds, Best-of-N gold and pairwise accuracy, and beside them
@@ -541,7 +547,7 @@ def reward_lm_frame(lm_rows: Sequence[Mapping[str, Any]], none_cells: Mapping[st
     runs = pd.DataFrame(lm_rows).assign(run_mode=[run_mode(row) for row in lm_rows])
     for (t, method, r), grp in runs.groupby(["task", "method", "ratio"]):
         pos = [list(seeds).index(s) for s in grp["seed"]]
-        metric = "pairwise_accuracy" if grp["bon_gold"].isna().all() else "bon_gold"
+        metric = compared_metric(grp)
         pick = lambda cell: float(np.mean([cell[metric][k] for k in pos]))  # noqa: E731
         at = str(r) if str(r) in lens_cells[t] else max(lens_cells[t], key=int)   # LENS at the same ratio, else its largest
         table.append({"task": t, "row": method, "ratio": f"{r}x", "n seeds": len(grp),
@@ -715,15 +721,14 @@ def reward_lm_ratio_words(lm_rows: Sequence[Mapping[str, Any]], agreement: Mappi
     step, and the labelling judge's agreement with gold (`agreement[task]`, where judged). The seed spread of
     cells with two seeds or more is quoted so that a step can be read against it."""
     runs = pd.DataFrame(lm_rows)
-    words = []
     if runs.empty:
         return ""
+    words = []
     for (t, method), grp in runs.groupby(["task", "method"], sort=True):
-        by_ratio = grp.groupby("ratio")
-        if by_ratio.ngroups < 2:
+        if grp["ratio"].nunique() < 2:
             continue
-        metric = "pairwise_accuracy" if grp["bon_gold"].isna().all() else "bon_gold"
-        means = by_ratio[metric].mean()                                  # ratio -> mean over that cell's seeds
+        metric = compared_metric(grp)
+        means = grp.groupby("ratio")[metric].mean()                      # ratio -> mean over that cell's seeds
         steps = np.diff(means.to_numpy())
         shape = ("lower at every added ratio" if (steps < 0).all() else
                  "higher at every added ratio" if (steps > 0).all() else "not monotone in the ratio")
@@ -731,15 +736,15 @@ def reward_lm_ratio_words(lm_rows: Sequence[Mapping[str, Any]], agreement: Mappi
         change = means.iloc[-1] - means.iloc[0]
         line = (f"- **{t}, {KIND_WORDS[method.split('_')[-1]]}**: {METRIC_WORDS[metric]} {path}: {shape}, "
                 f"{change:+.3f} from {means.index[0]}x to {means.index[-1]}x")
-        spreads = by_ratio[metric].agg(lambda v: v.max() - v.min())[by_ratio.size() > 1]
-        if len(spreads):
-            line += f"; seeds of one cell differ by up to {spreads.max():.3f}"
+        task_cells = runs[runs["task"] == t].groupby(["method", "ratio"])[metric]
+        spreads = task_cells.agg(np.ptp)[task_cells.size() > 1]            # (method, ratio) -> max - min over seeds
+        own = spreads[spreads.index.get_level_values("method") == method]
+        if len(own):
+            line += f"; seeds of one cell differ by up to {own.max():.3f}"
         else:
             line += "; one seed per cell, so each step is a single draw"
-            task_cells = runs[runs["task"] == t].groupby(["method", "ratio"])[metric]
-            others = task_cells.agg(lambda v: v.max() - v.min())[task_cells.size() > 1]
-            if len(others):                                              # another kind's seeds show the spread
-                (m, r), spread = others.idxmax(), others.max()
+            if len(spreads):                                             # another kind's seeds show the spread
+                (m, r), spread = spreads.idxmax(), spreads.max()
                 line += f" (the seeds of the {KIND_WORDS[m.split('_')[-1]]} {r}x cell differ by {spread:.3f})"
         if t in agreement:
             line += (f". The extra pairs are labelled by the SmolLM2 judge, which agrees with gold on "
